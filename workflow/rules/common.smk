@@ -1,0 +1,42 @@
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(workflow.basedir) / "workflow" / "scripts"))
+from exprsynth.config import validate_config  # noqa: E402
+
+validate_config(config, Path(workflow.basedir) / "workflow/schemas/config.schema.yaml")
+
+MODELS = config["models"]
+REPS = config["replicates"]
+PACKAGE = Path(workflow.basedir) / "workflow" / "scripts" / "exprsynth"
+
+
+wildcard_constraints:
+    model="|".join(MODELS),
+    rep=r"\d+",
+
+
+def package_files(*modules):
+    """Package modules a rule's script imports: inputs, so editing one reruns the rule."""
+    return [str(PACKAGE / m) for m in ("__init__.py", *modules)]
+
+
+def replicate_seed(wildcards):
+    return config["seed"] + int(wildcards.rep)
+
+
+def model_params(wildcards):
+    """Only the model's own section: editing the VAE's settings leaves the GAN's jobs alone."""
+    return config.get(wildcards.model, {})
+
+
+def training_gpus(wildcards):
+    return 1 if wildcards.model in ("vae", "gan") and config["device"] != "cpu" else 0
+
+
+def all_targets():
+    return [
+        "results/comparison_results.csv",
+        "results/comparison_results_per_replicate.csv",
+        *FIGURES,
+    ]

@@ -1,0 +1,79 @@
+EVALUATION_CODE = package_files("evaluate.py", "metrics.py", "preprocess.py", "io.py")
+
+
+rule evaluate_floor:
+    input:
+        expression="results/data/gene_expression_data.csv",
+        metadata="results/data/sample_metadata.csv",
+        modules="results/data/gene_modules.csv",
+        split="results/split/rep{rep}.tsv",
+        scaler="results/scaler/rep{rep}/scaler.pkl",
+        code=EVALUATION_CODE,
+    output:
+        metrics="results/metrics/real/rep{rep}.csv",
+        details="results/metrics/real/rep{rep}_details.npz",
+    log:
+        "logs/evaluate_floor/rep{rep}.log",
+    benchmark:
+        "benchmarks/evaluate_floor/rep{rep}.tsv"
+    params:
+        label_column=config["label_column"],
+        max_genes=config["evaluation"]["max_genes"],
+        seed=replicate_seed,
+    threads: 1
+    conda:
+        "../../envs/data.yaml"
+    script:
+        "../scripts/evaluate_model.py"
+
+
+rule evaluate_model:
+    input:
+        expression="results/data/gene_expression_data.csv",
+        metadata="results/data/sample_metadata.csv",
+        modules="results/data/gene_modules.csv",
+        split="results/split/rep{rep}.tsv",
+        scaler="results/scaler/rep{rep}/scaler.pkl",
+        samples="results/samples/{model}/rep{rep}.csv",
+        samples_metadata="results/samples/{model}/rep{rep}_metadata.csv",
+        history="results/models/{model}/rep{rep}/history.csv",
+        floor="results/metrics/real/rep{rep}.csv",
+        code=EVALUATION_CODE,
+    output:
+        metrics="results/metrics/{model}/rep{rep}.csv",
+        details="results/metrics/{model}/rep{rep}_details.npz",
+    log:
+        "logs/evaluate_model/{model}/rep{rep}.log",
+    benchmark:
+        "benchmarks/evaluate_model/{model}/rep{rep}.tsv"
+    params:
+        label_column=config["label_column"],
+        max_genes=config["evaluation"]["max_genes"],
+        seed=replicate_seed,
+    threads: 1
+    conda:
+        "../../envs/data.yaml"
+    script:
+        "../scripts/evaluate_model.py"
+
+
+rule compare_models:
+    input:
+        metrics=expand("results/metrics/{model}/rep{rep}.csv", model=MODELS, rep=REPS),
+        code=package_files("compare.py", "metrics.py", "io.py"),
+    output:
+        summary=report(
+            "results/comparison_results.csv",
+            caption="../report/comparison_results.rst",
+            category="Verdict",
+        ),
+        per_replicate="results/comparison_results_per_replicate.csv",
+    log:
+        "logs/compare_models.log",
+    params:
+        models=MODELS,
+        replicates=REPS,
+    conda:
+        "../../envs/data.yaml"
+    script:
+        "../scripts/compare_models.py"

@@ -1,0 +1,34 @@
+rule split_samples:
+    input:
+        expression="results/data/gene_expression_data.csv",
+        metadata="results/data/sample_metadata.csv",
+        code=package_files("preprocess.py", "io.py"),
+    output:
+        split="results/split/rep{rep}.tsv",
+    log:
+        "logs/split_samples/rep{rep}.log",
+    params:
+        test_fraction=config["split"]["test_fraction"],
+        label_column=config["label_column"],
+        seed=replicate_seed,
+    conda:
+        "../../envs/data.yaml"
+    script:
+        "../scripts/split_samples.py"
+
+
+rule fit_scaler:
+    input:
+        expression="results/data/gene_expression_data.csv",
+        split="results/split/rep{rep}.tsv",
+        code=package_files("preprocess.py", "io.py"),
+    output:
+        scaler="results/scaler/rep{rep}/scaler.pkl",
+    log:
+        "logs/fit_scaler/rep{rep}.log",
+    params:
+        transform=config["scaler"]["transform"],
+    conda:
+        "../../envs/data.yaml"
+    script:
+        "../scripts/fit_scaler.py"

@@ -1,0 +1,18 @@
+rule simulate_expression:
+    input:
+        code=package_files("simulate.py", "io.py"),
+    output:
+        expression="results/data/gene_expression_data.csv",
+        metadata="results/data/sample_metadata.csv",
+        modules="results/data/gene_modules.csv",
+    log:
+        "logs/simulate_expression.log",
+    benchmark:
+        "benchmarks/simulate_expression.tsv"
+    params:
+        simulate=config["simulate"],
+    threads: 1
+    conda:
+        "../../envs/data.yaml"
+    script:
+        "../scripts/simulate_expression.py"

@@ -1,0 +1,32 @@
+"""Rule compare_models: one table of every metric per model, with CIs and the verdict."""
+
+import sys
+
+import pandas as pd
+
+from exprsynth.compare import summarise
+from exprsynth.io import read_table, write_csv
+
+
+def main(*, metrics: list[str], models: list[str], replicates: list[int], summary: str, per_replicate: str) -> None:
+    frames = []
+    for path, (model, rep) in zip(metrics, [(m, r) for m in models for r in replicates]):
+        frame = read_table(path)
+        frame.insert(0, "model", model)
+        frame.insert(0, "replicate", rep)
+        frames.append(frame)
+    table = pd.concat(frames, ignore_index=True)
+    write_csv(table, per_replicate)
+    result = summarise(table)
+    write_csv(result, summary)
+    print(result.to_string(index=False), file=sys.stderr)
+
+
+if "snakemake" in globals():
+    sys.stderr = open(snakemake.log[0], "w", buffering=1)
+    main(
+        metrics=list(snakemake.input.metrics),
+        summary=snakemake.output.summary,
+        per_replicate=snakemake.output.per_replicate,
+        **snakemake.params,
+    )

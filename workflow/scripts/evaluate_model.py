@@ -1,0 +1,75 @@
+"""Rules evaluate_model and evaluate_floor: the metric suite against the held-out split.
+
+Without synthetic samples as input (rule evaluate_floor) it scores the real training
+split against the test split: the floor a perfect generator would reach.
+"""
+
+import sys
+
+import numpy as np
+from threadpoolctl import threadpool_limits
+
+from exprsynth.evaluate import evaluate
+from exprsynth.io import encode_labels, read_expression, read_scaler, read_table, write_csv, write_npz
+from exprsynth.preprocess import split_data
+
+
+def main(
+    *,
+    expression: str,
+    metadata: str,
+    modules: str,
+    split: str,
+    scaler: str,
+    metrics: str,
+    details: str,
+    label_column: str,
+    max_genes: int,
+    seed: int,
+    samples: str | None = None,
+    samples_metadata: str | None = None,
+    history: str | None = None,
+    floor: str | None = None,
+) -> None:
+    fitted = read_scaler(scaler)
+    data = split_data(
+        read_expression(expression), read_table(metadata), read_table(split, sep="\t"), fitted, label_column
+    )
+    module_of_gene = read_table(modules).set_index("gene_id")["module"].reindex(data.genes)
+    synth = y_synth = loss = None
+    if samples is not None:
+        synth = fitted.transform(read_expression(samples)[data.genes].to_numpy())
+        synth_meta = read_table(samples_metadata)
+        if label_column in synth_meta:
+            y_synth = encode_labels(synth_meta[label_column], data.label_levels)
+        hist = read_table(history)
+        loss_column = next((c for c in ("loss", "generator_loss") if c in hist), None)
+        loss = hist[loss_column].to_numpy() if loss_column else None
+    result = evaluate(
+        data.x_train,
+        data.x_test,
+        synth,
+        y_train=data.y_train,
+        y_test=data.y_test,
+        y_synth=y_synth,
+        modules=module_of_gene.fillna("background").to_numpy(),
+        loss_history=loss,
+        max_genes=max_genes,
+        seed=seed,
+    )
+    table = result.to_frame()
+    if floor is not None:
+        table["floor"] = table["metric"].map(read_table(floor).set_index("metric")["value"])
+    write_csv(table, metrics)
+    write_npz(result.details, details)
+    print(table.to_string(index=False), file=sys.stderr)
+
+
+if "snakemake" in globals():
+    sys.stderr = open(snakemake.log[0], "w", buffering=1)
+    with threadpool_limits(snakemake.threads):
+        main(
+            **{k: v for k, v in snakemake.input.items() if k != "code"},
+            **snakemake.output,
+            **snakemake.params,
+        )

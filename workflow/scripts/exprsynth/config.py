@@ -1,0 +1,72 @@
+"""Config validation with one-line messages, and the defaults the schema declares."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+
+class ConfigError(ValueError):
+    """A config value the workflow cannot run with; the message names key and value."""
+
+
+def validate_config(config: dict, schema_path: str | Path) -> dict:
+    """Fill in defaults from the schema, then check; raise ConfigError on the first problem."""
+    import jsonschema
+
+    schema = yaml.safe_load(Path(schema_path).read_text())
+    _fill_defaults(config, schema)
+    errors = sorted(jsonschema.Draft202012Validator(schema).iter_errors(config), key=_depth)
+    if errors:
+        raise ConfigError(_describe(errors[0]))
+    sim = config["simulate"]
+    lo, hi = sim["correlation_range"]
+    if lo >= hi:
+        raise ConfigError(f"config: simulate.correlation_range {[lo, hi]} must be increasing")
+    if sim["n_modules"] * sim["module_size"] > sim["n_genes"]:
+        raise ConfigError(
+            f"config: simulate.n_modules * module_size = {sim['n_modules'] * sim['module_size']} "
+            f"exceeds simulate.n_genes = {sim['n_genes']}"
+        )
+    if sim["disease_modules"] > sim["n_modules"]:
+        raise ConfigError(
+            f"config: simulate.disease_modules = {sim['disease_modules']} exceeds "
+            f"simulate.n_modules = {sim['n_modules']}"
+        )
+    return config
+
+
+def _fill_defaults(config: dict, schema: dict) -> None:
+    for key, sub in schema.get("properties", {}).items():
+        if key not in config and "default" in sub:
+            config[key] = _copy(sub["default"])
+        if sub.get("type") == "object" and isinstance(config.get(key), dict):
+            _fill_defaults(config[key], sub)
+
+
+def _copy(value):
+    return {**value} if isinstance(value, dict) else list(value) if isinstance(value, list) else value
+
+
+def _depth(error) -> int:
+    return len(error.absolute_path)
+
+
+def _describe(error) -> str:
+    key = ".".join(str(p) for p in error.absolute_path) or "(top level)"
+    if error.validator == "additionalProperties":
+        allowed = sorted(error.schema.get("properties", {}))
+        extra = sorted(set(error.instance) - set(allowed))
+        where = f"under {key}" if error.absolute_path else "at the top level"
+        return f"config: unknown key {extra[0]!r} {where}; allowed keys: {', '.join(allowed)}"
+    value = error.instance
+    rule = {
+        "minimum": f"must be >= {error.validator_value}",
+        "maximum": f"must be <= {error.validator_value}",
+        "exclusiveMinimum": f"must be > {error.validator_value}",
+        "exclusiveMaximum": f"must be < {error.validator_value}",
+        "enum": f"must be one of {', '.join(map(str, error.validator_value))}",
+        "type": f"must be of type {error.validator_value}",
+    }.get(error.validator, error.message)
+    return f"config: {key} = {value!r} {rule}"

@@ -1,0 +1,103 @@
+"""The whole metric suite for one synthetic set, and the real-vs-real floor (SPEC §5)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from . import metrics as M
+
+
+@dataclass
+class Evaluation:
+    values: dict[str, float]
+    details: dict[str, np.ndarray] = field(default_factory=dict)  # for ROC / DCR figures
+
+    def to_frame(self) -> pd.DataFrame:
+        return pd.DataFrame({"metric": list(self.values), "value": list(self.values.values())})
+
+
+def pair_genes(train: np.ndarray, max_genes: int) -> np.ndarray:
+    """Genes used by pair and neighbour metrics: all, or the max_genes most variable in train.
+
+    Keeps gene x gene and sample x sample work bounded on wide cohorts.
+    """
+    if train.shape[1] <= max_genes:
+        return np.arange(train.shape[1])
+    return np.sort(np.argsort(train.var(axis=0))[::-1][:max_genes])
+
+
+def copy_threshold(train: np.ndarray, test: np.ndarray) -> float:
+    """Half the median distance from a held-out sample to its closest training sample."""
+    return 0.5 * float(np.median(M.distance_to_closest(test, train)))
+
+
+def evaluate(
+    train: np.ndarray,
+    test: np.ndarray,
+    synth: np.ndarray | None,
+    *,
+    y_train: np.ndarray | None = None,
+    y_test: np.ndarray | None = None,
+    y_synth: np.ndarray | None = None,
+    modules: np.ndarray | None = None,
+    loss_history: np.ndarray | None = None,
+    max_genes: int = 2000,
+    seed: int = 0,
+) -> Evaluation:
+    """Score `synth` against the held-out `test` split; synth=None scores the floor.
+
+    The floor puts the training split where the synthetic set goes (and, for privacy,
+    the test samples themselves, each compared with the other test samples).
+    """
+    floor = synth is None
+    if floor:
+        synth, y_synth = train, y_train
+    v: dict[str, float] = {}
+    v["mean_mse"] = M.mean_mse(test, synth)
+    v["std_mse"] = M.std_mse(test, synth)
+    v["wasserstein"] = M.wasserstein(test, synth)
+    tail = loss_history[-10:] if loss_history is not None and len(loss_history) > 1 else None
+    v["training_stability"] = float(np.var(tail)) if tail is not None else float("nan")
+    v["diversity"] = M.diversity(synth, seed=seed)
+    v["ks_mean"] = M.ks_mean(test, synth)
+    v["log2_var_ratio"] = M.log2_var_ratio(test, synth)
+
+    genes = pair_genes(train, max_genes)
+    tr, te, sy = train[:, genes], test[:, genes], synth[:, genes]
+    v["gamma"] = M.gamma(te, sy)
+    v["corr_frobenius"] = M.corr_frobenius(te, sy)
+    v["module_ari"] = M.module_ari(sy, modules[genes]) if modules is not None else float("nan")
+    v["mmd"] = M.mmd_rbf(te, sy, seed=seed)
+    v["c2st_gbt"], c2st_truth, c2st_scores = M.c2st_auroc(te, sy, classifier="gbt", seed=seed)
+    v["c2st_logistic"], _, _ = M.c2st_auroc(te, sy, classifier="logistic", seed=seed)
+    v["precision"], v["recall"], v["coverage"] = M.knn_precision_recall_coverage(te, sy, seed=seed)
+
+    labelled = y_train is not None and y_synth is not None and len(np.unique(y_test)) > 1
+    if labelled:
+        v["de_spearman"], v["de_slope"] = M.de_recovery(test, y_test, synth, y_synth)
+        v["tstr_auroc"] = M.tstr_auroc(synth, y_synth, test, y_test)
+        v["augmentation_gain"] = (
+            0.0 if floor else M.augmentation_gain(train, y_train, synth, y_synth, test, y_test, seed=seed)
+        )
+    else:
+        v.update(de_spearman=np.nan, de_slope=np.nan, tstr_auroc=np.nan, augmentation_gain=np.nan)
+
+    p = M.privacy(
+        te if floor else sy,
+        tr,
+        te,
+        copy_threshold=copy_threshold(tr, te),
+        candidates_are_test=floor,
+        seed=seed,
+    )
+    v.update(
+        dcr_ratio=p.dcr_ratio,
+        dcr_share_train=p.dcr_share_train,
+        near_copy_rate=p.near_copy_rate,
+        mia_auroc=p.mia_auroc,
+    )
+    details = {"c2st_truth": c2st_truth, "c2st_scores": c2st_scores, "dcr_train": p.d_train, "dcr_test": p.d_test}
+    return Evaluation({m.name: float(v[m.name]) for m in M.METRICS}, details)

@@ -1,0 +1,96 @@
+"""Generative adversarial network for scaled expression profiles (SPEC §3).
+
+Module only: the two networks, the losses and sampling. Training lives in `training.py`.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from .layers import mlp, with_labels
+
+
+class GAN(nn.Module):
+    """Generator noise -> hidden -> genes; discriminator genes -> hidden -> 1 logit.
+
+    loss: "bce" (sigmoid cross-entropy with label smoothing, 0.9 real / 0.1 fake, as
+    described) or "wgan-gp" (Wasserstein critic, gradient penalty). pack > 1 lets the
+    discriminator judge `pack` samples at once (PacGAN), which penalises mode collapse.
+    """
+
+    def __init__(
+        self,
+        n_genes: int,
+        *,
+        n_labels: int = 0,
+        latent_dim: int = 32,
+        generator_hidden: tuple[int, ...] = (128, 128, 128),
+        discriminator_hidden: tuple[int, ...] = (128, 128, 64),
+        dropout: float = 0.3,
+        loss: str = "bce",
+        pack: int = 1,
+        real_label: float = 0.9,
+        fake_label: float = 0.1,
+        gp_weight: float = 10.0,
+    ):
+        super().__init__()
+        if loss not in ("bce", "wgan-gp"):
+            raise ValueError(f"unknown gan loss {loss!r}")
+        self.n_genes, self.n_labels, self.latent_dim = n_genes, n_labels, latent_dim
+        self.loss_kind, self.pack = loss, pack
+        self.real_label, self.fake_label, self.gp_weight = real_label, fake_label, gp_weight
+        self.generator = mlp([latent_dim + n_labels, *generator_hidden, n_genes])
+        # The sigmoid is folded into the BCE loss (numerically safer); the WGAN critic has none.
+        self.discriminator = mlp(
+            [(n_genes + n_labels) * pack, *discriminator_hidden, 1],
+            activation=lambda: nn.LeakyReLU(0.2),
+            dropout={0: dropout, 1: dropout},
+        )
+
+    def generate(self, n: int, y: torch.Tensor | None) -> torch.Tensor:
+        noise = torch.randn(n, self.latent_dim, device=self._device())
+        return self.generator(with_labels(noise, y, self.n_labels))
+
+    def critic(self, x: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
+        """Discriminator logits, one per pack of `pack` consecutive rows."""
+        h = with_labels(x, y, self.n_labels)
+        return self.discriminator(h.reshape(h.shape[0] // self.pack, -1)).squeeze(1)
+
+    def discriminator_loss(
+        self, real: torch.Tensor, fake: torch.Tensor, y: torch.Tensor | None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Returns (loss, Wasserstein estimate); the estimate is NaN for the BCE loss."""
+        d_real, d_fake = self.critic(real, y), self.critic(fake, y)
+        if self.loss_kind == "bce":
+            loss = F.binary_cross_entropy_with_logits(
+                d_real, torch.full_like(d_real, self.real_label)
+            ) + F.binary_cross_entropy_with_logits(d_fake, torch.full_like(d_fake, self.fake_label))
+            return loss, torch.full((), float("nan"))
+        wasserstein = d_real.mean() - d_fake.mean()
+        return -wasserstein + self.gp_weight * self._gradient_penalty(real, fake, y), wasserstein
+
+    def generator_loss(self, fake: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
+        d_fake = self.critic(fake, y)
+        if self.loss_kind == "bce":
+            return F.binary_cross_entropy_with_logits(d_fake, torch.ones_like(d_fake))
+        return -d_fake.mean()
+
+    def _gradient_penalty(
+        self, real: torch.Tensor, fake: torch.Tensor, y: torch.Tensor | None
+    ) -> torch.Tensor:
+        eps = torch.rand(real.shape[0] // self.pack, 1, device=real.device)
+        eps = eps.repeat_interleave(self.pack, dim=0)
+        mixed = (eps * real + (1 - eps) * fake).requires_grad_(True)
+        out = self.critic(mixed, y)
+        (grad,) = torch.autograd.grad(out.sum(), mixed, create_graph=True)
+        grad = grad.reshape(out.shape[0], -1)
+        return ((grad.norm(2, dim=1) - 1) ** 2).mean()
+
+    @torch.no_grad()
+    def sample(self, n: int, y: torch.Tensor | None = None) -> torch.Tensor:
+        return self.generate(n, None if y is None else y.to(self._device()))
+
+    def _device(self) -> torch.device:
+        return next(self.generator.parameters()).device

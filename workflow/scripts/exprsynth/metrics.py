@@ -1,0 +1,305 @@
+"""Metrics that judge synthetic samples against held-out real samples (SPEC §5).
+
+Metrics see arrays, never a model: every generator is judged by the same code. All arrays
+are in the scaled space fitted on the training split. `evaluate` runs the whole suite for
+one synthetic set and, with the training split standing in for the synthetic set, for the
+real-vs-real floor a perfect generator would reach.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import stats
+from scipy.spatial.distance import cdist, pdist
+
+
+@dataclass(frozen=True)
+class Metric:
+    name: str
+    better: str  # "higher", "lower" or "closer-to-floor"
+    group: str  # fidelity, structure, biology, utility, privacy, training
+    description: str
+
+
+METRICS = [
+    Metric("mean_mse", "lower", "fidelity", "MSE between per-gene means"),
+    Metric("std_mse", "lower", "fidelity", "MSE between per-gene standard deviations"),
+    Metric("wasserstein", "lower", "fidelity", "mean per-gene 1-Wasserstein distance"),
+    Metric("training_stability", "lower", "training", "variance of the loss over the last 10 epochs"),
+    Metric("diversity", "closer-to-floor", "fidelity", "mean pairwise distance between samples"),
+    Metric("ks_mean", "lower", "fidelity", "mean per-gene Kolmogorov-Smirnov statistic"),
+    Metric("log2_var_ratio", "lower", "fidelity", "median |log2| per-gene variance ratio"),
+    Metric("gamma", "higher", "structure", "agreement of gene-gene correlation distances"),
+    Metric("corr_frobenius", "lower", "structure", "relative Frobenius error of the correlation matrix"),
+    Metric("module_ari", "higher", "structure", "recovery of planted co-expression modules (ARI)"),
+    Metric("mmd", "lower", "fidelity", "maximum mean discrepancy, RBF kernel, median bandwidth"),
+    Metric("c2st_gbt", "lower", "fidelity", "AUROC of boosted trees telling synthetic from real"),
+    Metric("c2st_logistic", "lower", "fidelity", "AUROC of logistic regression telling synthetic from real"),
+    Metric("precision", "higher", "fidelity", "k-NN precision: synthetic inside the real manifold"),
+    Metric("recall", "higher", "fidelity", "k-NN recall: real inside the synthetic manifold"),
+    Metric("coverage", "higher", "fidelity", "k-NN coverage of real samples by synthetic ones"),
+    Metric("de_spearman", "higher", "biology", "Spearman of per-gene disease t-statistics"),
+    Metric("de_slope", "closer-to-floor", "biology", "slope of synthetic vs real disease effect"),
+    Metric("tstr_auroc", "higher", "utility", "AUROC on real test of a classifier trained on synthetic"),
+    Metric("augmentation_gain", "higher", "utility", "AUROC gain from adding synthetic to 50 real samples"),
+    Metric("dcr_ratio", "higher", "privacy", "median distance to closest train / to closest test"),
+    Metric("dcr_share_train", "closer-to-floor", "privacy", "share of samples closer to train than test"),
+    Metric("near_copy_rate", "lower", "privacy", "share of samples nearly identical to a training sample"),
+    Metric("mia_auroc", "lower", "privacy", "AUROC of a distance-based membership-inference attack"),
+]
+METRIC_BY_NAME = {m.name: m for m in METRICS}
+
+
+# --- marginals -------------------------------------------------------------------------
+
+
+def mean_mse(real: np.ndarray, synth: np.ndarray) -> float:
+    return float(np.mean((real.mean(0) - synth.mean(0)) ** 2))
+
+
+def std_mse(real: np.ndarray, synth: np.ndarray) -> float:
+    return float(np.mean((real.std(0) - synth.std(0)) ** 2))
+
+
+def _quantiles(x: np.ndarray, q: np.ndarray) -> np.ndarray:
+    return np.quantile(x, q, axis=0)
+
+
+def wasserstein(real: np.ndarray, synth: np.ndarray, n_quantiles: int = 200) -> float:
+    """Mean over genes of W1, by integrating |F_real^-1 - F_synth^-1| on a quantile grid."""
+    q = (np.arange(n_quantiles) + 0.5) / n_quantiles
+    return float(np.mean(np.abs(_quantiles(real, q) - _quantiles(synth, q))))
+
+
+def ks_mean(real: np.ndarray, synth: np.ndarray) -> float:
+    return float(np.mean(stats.ks_2samp(real, synth, axis=0).statistic))
+
+
+def log2_var_ratio(real: np.ndarray, synth: np.ndarray) -> float:
+    eps = 1e-12
+    return float(np.median(np.abs(np.log2((synth.var(0) + eps) / (real.var(0) + eps)))))
+
+
+def diversity(x: np.ndarray, max_n: int = 500, seed: int = 0) -> float:
+    """Mean pairwise Euclidean distance (on at most max_n rows, for bounded cost)."""
+    x = _subsample(x, max_n, seed)
+    return float(pdist(x).mean())
+
+
+# --- structure -------------------------------------------------------------------------
+
+
+def _corr(x: np.ndarray) -> np.ndarray:
+    c = np.corrcoef(x, rowvar=False)
+    return np.nan_to_num(c)  # a constant synthetic gene has no correlation: count it as 0
+
+
+def gamma(real: np.ndarray, synth: np.ndarray) -> float:
+    """Pearson correlation of the upper triangles of the correlation-distance matrices."""
+    iu = np.triu_indices(real.shape[1], 1)
+    a, b = 1 - _corr(real)[iu], 1 - _corr(synth)[iu]
+    if a.std() == 0 or b.std() == 0:
+        return 0.0
+    return float(np.corrcoef(a, b)[0, 1])
+
+
+def corr_frobenius(real: np.ndarray, synth: np.ndarray) -> float:
+    cr, cs = _corr(real), _corr(synth)
+    return float(np.linalg.norm(cr - cs) / np.linalg.norm(cr))
+
+
+def module_ari(x: np.ndarray, modules: np.ndarray) -> float:
+    """Cluster the module genes by correlation distance; ARI against the planted modules.
+
+    modules: one label per gene, with "background" for genes outside modules.
+    """
+    from scipy.cluster.hierarchy import fcluster, linkage
+    from sklearn.metrics import adjusted_rand_score
+
+    in_module = modules != "background"
+    truth = modules[in_module]
+    k = len(np.unique(truth))
+    if k < 2:
+        return float("nan")
+    dist = 1 - _corr(x[:, in_module])
+    iu = np.triu_indices(len(truth), 1)
+    found = fcluster(linkage(dist[iu], method="average"), k, criterion="maxclust")
+    return float(adjusted_rand_score(truth, found))
+
+
+# --- whole distribution ----------------------------------------------------------------
+
+
+def mmd_rbf(real: np.ndarray, synth: np.ndarray, max_n: int = 500, seed: int = 0) -> float:
+    """Biased MMD^2 with an RBF kernel whose bandwidth is the median pairwise distance."""
+    a, b = _subsample(real, max_n, seed), _subsample(synth, max_n, seed)
+    both = np.vstack([a, b])
+    d2 = cdist(both, both, "sqeuclidean")
+    bandwidth2 = np.median(d2[np.triu_indices(len(both), 1)])
+    k = np.exp(-d2 / max(bandwidth2, 1e-12))
+    n = len(a)
+    return float(k[:n, :n].mean() + k[n:, n:].mean() - 2 * k[:n, n:].mean())
+
+
+def c2st_auroc(
+    real: np.ndarray, synth: np.ndarray, *, classifier: str = "gbt", folds: int = 5, seed: int = 0
+) -> tuple[float, np.ndarray, np.ndarray]:
+    """Classifier two-sample test: cross-validated AUROC of real vs synthetic (0.5 = same).
+
+    Classes are balanced by subsampling the larger set. Returns (auroc, is_synthetic,
+    out-of-fold scores) so callers can draw ROC curves.
+    """
+    from sklearn.metrics import roc_auc_score
+    from sklearn.model_selection import StratifiedKFold, cross_val_predict
+
+    n = min(len(real), len(synth))
+    x = np.vstack([_subsample(real, n, seed), _subsample(synth, n, seed + 1)])
+    t = np.r_[np.zeros(n), np.ones(n)]
+    cv = StratifiedKFold(folds, shuffle=True, random_state=seed)
+    scores = cross_val_predict(_classifier(classifier, seed), x, t, cv=cv, method="predict_proba")
+    return float(roc_auc_score(t, scores[:, 1])), t, scores[:, 1]
+
+
+def _classifier(kind: str, seed: int):
+    if kind == "gbt":
+        from sklearn.ensemble import HistGradientBoostingClassifier
+
+        return HistGradientBoostingClassifier(max_iter=100, early_stopping=False, random_state=seed)
+    if kind == "logistic":
+        from sklearn.linear_model import LogisticRegression
+
+        return LogisticRegression(C=0.1, max_iter=2000)
+    raise ValueError(f"unknown classifier {kind!r}")
+
+
+def knn_precision_recall_coverage(
+    real: np.ndarray, synth: np.ndarray, k: int = 5, max_n: int = 1000, seed: int = 0
+) -> tuple[float, float, float]:
+    """Precision/recall (Kynkäänniemi et al. 2019) and coverage (Naeem et al. 2020)."""
+    n = min(len(real), len(synth), max_n)
+    r, s = _subsample(real, n, seed), _subsample(synth, n, seed + 1)
+    r_radius = np.sort(cdist(r, r), axis=1)[:, k]  # column 0 is the point itself
+    s_radius = np.sort(cdist(s, s), axis=1)[:, k]
+    d_rs = cdist(r, s)
+    precision = np.mean((d_rs <= r_radius[:, None]).any(axis=0))
+    recall = np.mean((d_rs <= s_radius[None, :]).any(axis=1))
+    coverage = np.mean(d_rs.min(axis=1) <= r_radius)
+    return float(precision), float(recall), float(coverage)
+
+
+# --- biology and utility ---------------------------------------------------------------
+
+
+def de_recovery(
+    real: np.ndarray, y_real: np.ndarray, synth: np.ndarray, y_synth: np.ndarray
+) -> tuple[float, float]:
+    """(Spearman of per-gene Welch t-statistics, slope of synthetic on real mean differences)."""
+    if len(np.unique(y_synth)) < 2 or len(np.unique(y_real)) < 2:
+        return float("nan"), float("nan")
+    hi_r, hi_s = y_real == y_real.max(), y_synth == y_real.max()
+    t_real = stats.ttest_ind(real[hi_r], real[~hi_r], equal_var=False).statistic
+    t_synth = stats.ttest_ind(synth[hi_s], synth[~hi_s], equal_var=False).statistic
+    rho = stats.spearmanr(t_real, np.nan_to_num(t_synth)).statistic
+    diff_real = real[hi_r].mean(0) - real[~hi_r].mean(0)
+    diff_synth = synth[hi_s].mean(0) - synth[~hi_s].mean(0)
+    slope = np.polyfit(diff_real, diff_synth, 1)[0]
+    return float(rho), float(slope)
+
+
+def _auroc_trained_on(x: np.ndarray, y: np.ndarray, x_test: np.ndarray, y_test: np.ndarray) -> float:
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import roc_auc_score
+
+    if len(np.unique(y)) < 2:
+        return 0.5  # a one-class training set carries no signal: chance
+    clf = LogisticRegression(C=0.1, max_iter=2000).fit(x, y)
+    p = clf.predict_proba(x_test)
+    pos = list(clf.classes_).index(y_test.max()) if y_test.max() in clf.classes_ else None
+    return float(roc_auc_score(y_test == y_test.max(), p[:, pos])) if pos is not None else 0.5
+
+
+def tstr_auroc(synth, y_synth, test, y_test) -> float:
+    """Train on synthetic, test on real (binary: the highest label is the positive class)."""
+    return _auroc_trained_on(synth, y_synth, test, y_test)
+
+
+def augmentation_gain(
+    train, y_train, synth, y_synth, test, y_test, *, n_real: int = 50, seed: int = 0
+) -> float:
+    """AUROC(n_real real + synthetic) - AUROC(n_real real alone), both tested on real test."""
+    from sklearn.model_selection import train_test_split
+
+    if n_real >= len(train):
+        return float("nan")
+    small, _, y_small, _ = train_test_split(
+        train, y_train, train_size=n_real, stratify=y_train, random_state=seed
+    )
+    base = _auroc_trained_on(small, y_small, test, y_test)
+    augmented = _auroc_trained_on(np.vstack([small, synth]), np.r_[y_small, y_synth], test, y_test)
+    return augmented - base
+
+
+# --- privacy ---------------------------------------------------------------------------
+
+
+def distance_to_closest(candidates: np.ndarray, reference: np.ndarray, exclude_self: bool = False) -> np.ndarray:
+    d = cdist(candidates, reference)
+    if exclude_self:
+        np.fill_diagonal(d, np.inf)
+    return d.min(axis=1)
+
+
+@dataclass
+class PrivacyScores:
+    dcr_ratio: float
+    dcr_share_train: float
+    near_copy_rate: float
+    mia_auroc: float
+    d_train: np.ndarray  # per candidate: distance to its closest training sample
+    d_test: np.ndarray  # per candidate: distance to its closest test sample
+
+
+def privacy(
+    candidates: np.ndarray,
+    train: np.ndarray,
+    test: np.ndarray,
+    *,
+    copy_threshold: float,
+    candidates_are_test: bool = False,
+    seed: int = 0,
+) -> PrivacyScores:
+    """Distance-to-closest-record scores of candidates against the train and test splits.
+
+    For the real-vs-real floor the candidates are the test samples themselves, each
+    compared with the *other* test samples. The membership-inference attack scores each
+    real sample by its distance to the closest candidate: if training samples sit closer
+    to the synthetic data than test samples do, the attacker wins (AUROC > 0.5).
+    """
+    from sklearn.metrics import roc_auc_score
+
+    d_train = distance_to_closest(candidates, train)
+    d_test = distance_to_closest(candidates, test, exclude_self=candidates_are_test)
+    n = min(len(train), len(test))
+    rng = np.random.default_rng(seed)
+    members = train[rng.choice(len(train), n, replace=False)]
+    s_members = distance_to_closest(members, candidates)
+    non_idx = rng.choice(len(test), n, replace=False)
+    # In the floor the test samples are the candidates: leave each one out of its own score.
+    s_non = (d_test if candidates_are_test else distance_to_closest(test, candidates))[non_idx]
+    mia = roc_auc_score(np.r_[np.ones(n), np.zeros(n)], -np.r_[s_members, s_non])
+    return PrivacyScores(
+        dcr_ratio=float(np.median(d_train) / max(np.median(d_test), 1e-12)),
+        dcr_share_train=float(np.mean(d_train < d_test)),
+        near_copy_rate=float(np.mean(d_train < copy_threshold)),
+        mia_auroc=float(mia),
+        d_train=d_train,
+        d_test=d_test,
+    )
+
+
+def _subsample(x: np.ndarray, n: int, seed: int) -> np.ndarray:
+    if len(x) <= n:
+        return x
+    return x[np.random.default_rng(seed).choice(len(x), n, replace=False)]

@@ -1,0 +1,94 @@
+"""Train/test split and the expression scaler (SPEC §2)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+
+def split_samples(
+    sample_ids: pd.Index, labels: pd.Series | None, *, test_fraction: float, seed: int
+) -> pd.DataFrame:
+    """Stratified (by label when given) train/test assignment: columns sample_id, split."""
+    from sklearn.model_selection import train_test_split
+
+    stratify = None if labels is None else labels.loc[sample_ids].to_numpy()
+    train, test = train_test_split(
+        np.asarray(sample_ids), test_size=test_fraction, random_state=seed, stratify=stratify
+    )
+    split = pd.Series("train", index=pd.Index(sample_ids, name="sample_id"))
+    split.loc[test] = "test"
+    return split.rename("split").reset_index()
+
+
+@dataclass
+class Scaler:
+    """Optional log1p, then per-gene standardisation with statistics of the training split."""
+
+    log1p: bool
+    mean: np.ndarray
+    scale: np.ndarray
+
+    @classmethod
+    def fit(cls, x: np.ndarray, *, log1p: bool) -> Scaler:
+        z = np.log1p(x) if log1p else np.asarray(x, dtype=np.float64)
+        scale = z.std(axis=0)
+        scale[scale == 0] = 1.0  # a constant gene stays constant instead of dividing by 0
+        return cls(log1p=log1p, mean=z.mean(axis=0), scale=scale)
+
+    def transform(self, x: np.ndarray) -> np.ndarray:
+        z = np.log1p(x) if self.log1p else np.asarray(x, dtype=np.float64)
+        return (z - self.mean) / self.scale
+
+    def inverse_transform(self, z: np.ndarray) -> np.ndarray:
+        """Back to expression units; with log1p the result is clipped at 0 (non-negative)."""
+        x = np.asarray(z) * self.scale + self.mean
+        return np.expm1(np.maximum(x, 0.0)) if self.log1p else x
+
+    def to_dict(self) -> dict:
+        return {"log1p": self.log1p, "mean": self.mean.tolist(), "scale": self.scale.tolist()}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> Scaler:
+        return cls(bool(d["log1p"]), np.asarray(d["mean"], float), np.asarray(d["scale"], float))
+
+
+@dataclass
+class SplitData:
+    """Scaled train/test matrices with their labels as indices into `label_levels`."""
+
+    genes: list[str]
+    x_train: np.ndarray
+    x_test: np.ndarray
+    y_train: np.ndarray | None
+    y_test: np.ndarray | None
+    label_levels: list[str]
+
+
+def split_data(
+    expression: pd.DataFrame,
+    metadata: pd.DataFrame | None,
+    split: pd.DataFrame,
+    scaler: Scaler,
+    label_column: str | None,
+) -> SplitData:
+    from .io import encode_labels, label_levels
+
+    train_ids = split.loc[split["split"] == "train", "sample_id"]
+    test_ids = split.loc[split["split"] == "test", "sample_id"]
+    x_train = scaler.transform(expression.loc[train_ids].to_numpy())
+    x_test = scaler.transform(expression.loc[test_ids].to_numpy())
+    if metadata is None or not label_column:
+        return SplitData(list(expression.columns), x_train, x_test, None, None, [])
+    labels = metadata.set_index("sample_id")[label_column]
+    levels = label_levels(labels.loc[train_ids])
+    return SplitData(
+        list(expression.columns),
+        x_train,
+        x_test,
+        encode_labels(labels.loc[train_ids], levels),
+        encode_labels(labels.loc[test_ids], levels),
+        levels,
+    )

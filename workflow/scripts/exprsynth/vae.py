@@ -1,0 +1,95 @@
+"""Variational autoencoder for scaled expression profiles (SPEC §3).
+
+Module only: networks, loss and sampling. Training lives in `training.py`.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from .layers import mlp, with_labels
+
+
+@dataclass
+class VAELoss:
+    loss: torch.Tensor  # what the optimiser minimises
+    reconstruction: torch.Tensor  # negative log-likelihood (or MSE for mse_mean), batch mean
+    kl: torch.Tensor  # KL(q(z|x) || N(0, I)) summed over latent dims, batch mean
+
+
+class VAE(nn.Module):
+    """Encoder n_genes -> hidden -> (mu, logvar) of the latent; decoder latent -> hidden -> genes.
+
+    likelihood: "gaussian" (unit variance) or "gaussian_learned_var" (one learned variance
+    per gene, used again when sampling). reconstruction: "elbo" sums the log-likelihood
+    over genes (the proper ELBO); "mse_mean" averages squared error over genes, the reading
+    that lets the KL term win and collapses the model to the mean (kept to reproduce it).
+    """
+
+    def __init__(
+        self,
+        n_genes: int,
+        *,
+        n_labels: int = 0,
+        latent_dim: int = 32,
+        hidden: tuple[int, ...] = (128, 128),
+        likelihood: str = "gaussian_learned_var",
+        reconstruction: str = "elbo",
+        beta: float = 1.0,
+    ):
+        super().__init__()
+        if likelihood not in ("gaussian", "gaussian_learned_var"):
+            raise ValueError(f"unknown vae likelihood {likelihood!r}")
+        if reconstruction not in ("elbo", "mse_mean"):
+            raise ValueError(f"unknown vae reconstruction {reconstruction!r}")
+        self.n_genes, self.n_labels, self.latent_dim = n_genes, n_labels, latent_dim
+        self.likelihood, self.reconstruction, self.beta = likelihood, reconstruction, beta
+        self.encoder = mlp([n_genes + n_labels, *hidden], final_activation=True)
+        self.to_mu = nn.Linear(hidden[-1], latent_dim)
+        self.to_logvar = nn.Linear(hidden[-1], latent_dim)
+        self.decoder = mlp([latent_dim + n_labels, *hidden, n_genes])
+        # log variance per gene; stays at 0 (unit variance) unless it is learned
+        self.log_var_x = nn.Parameter(
+            torch.zeros(n_genes), requires_grad=likelihood == "gaussian_learned_var"
+        )
+
+    def encode(self, x: torch.Tensor, y: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+        h = self.encoder(with_labels(x, y, self.n_labels))
+        return self.to_mu(h), self.to_logvar(h)
+
+    def decode(self, z: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
+        return self.decoder(with_labels(z, y, self.n_labels))
+
+    def loss(self, x: torch.Tensor, y: torch.Tensor | None, *, beta: float | None = None) -> VAELoss:
+        mu, logvar = self.encode(x, y)
+        z = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar)
+        x_hat = self.decode(z, y)
+        kl = (-0.5 * (1 + logvar - mu.pow(2) - logvar.exp()).sum(dim=1)).mean()
+        if self.reconstruction == "mse_mean":
+            rec = F.mse_loss(x_hat, x)
+        else:
+            nll = 0.5 * ((x - x_hat).pow(2) * torch.exp(-self.log_var_x) + self.log_var_x)
+            rec = (nll + 0.5 * math.log(2 * math.pi)).sum(dim=1).mean()
+        beta = self.beta if beta is None else beta
+        return VAELoss(loss=rec + beta * kl, reconstruction=rec, kl=kl)
+
+    @torch.no_grad()
+    def sample(self, n: int, y: torch.Tensor | None = None) -> torch.Tensor:
+        """Draw z ~ N(0, I), decode; with a learned variance add x ~ N(mu(z), sigma^2)."""
+        device = self.log_var_x.device
+        z = torch.randn(n, self.latent_dim, device=device)
+        x = self.decode(z, None if y is None else y.to(device))
+        if self.likelihood == "gaussian_learned_var":
+            x = x + torch.randn_like(x) * torch.exp(0.5 * self.log_var_x)
+        return x
+
+    @torch.no_grad()
+    def active_units(self, x: torch.Tensor, y: torch.Tensor | None, threshold: float = 0.01) -> int:
+        """Latent dims whose posterior mean varies across samples (Burda et al., 2016)."""
+        mu, _ = self.encode(x, y)
+        return int((mu.var(dim=0) > threshold).sum())

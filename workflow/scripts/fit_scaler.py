@@ -1,0 +1,24 @@
+"""Rule fit_scaler: log1p (optional) and standardisation fitted on the training split only."""
+
+import sys
+
+from exprsynth.io import read_expression, read_table, write_scaler
+from exprsynth.preprocess import Scaler
+
+
+def main(*, expression: str, split: str, scaler: str, transform: str) -> None:
+    expr = read_expression(expression)
+    table = read_table(split, sep="\t")
+    train = expr.loc[table.loc[table["split"] == "train", "sample_id"]]
+    write_scaler(Scaler.fit(train.to_numpy(), log1p=transform == "log1p"), scaler)
+    print(f"scaler fitted on {len(train)} training samples (transform: {transform})", file=sys.stderr)
+
+
+if "snakemake" in globals():
+    sys.stderr = open(snakemake.log[0], "w", buffering=1)
+    main(
+        expression=snakemake.input.expression,
+        split=snakemake.input.split,
+        scaler=snakemake.output.scaler,
+        transform=snakemake.params.transform,
+    )

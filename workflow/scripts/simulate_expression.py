@@ -1,0 +1,23 @@
+"""Rule simulate_expression: write the simulated cohort's three tables."""
+
+import sys
+
+from exprsynth.io import write_csv
+from exprsynth.simulate import simulate_cohort
+
+
+def main(*, params: dict, expression: str, metadata: str, modules: str) -> None:
+    cohort = simulate_cohort(**{k: tuple(v) if isinstance(v, list) else v for k, v in params.items()})
+    write_csv(cohort.expression, expression, index=True)
+    write_csv(cohort.metadata, metadata)
+    write_csv(cohort.modules, modules)
+    print(
+        f"simulated {cohort.expression.shape[0]} samples x {cohort.expression.shape[1]} genes, "
+        f"prevalence {cohort.metadata['disease_status'].mean():.2f}",
+        file=sys.stderr,
+    )
+
+
+if "snakemake" in globals():
+    sys.stderr = open(snakemake.log[0], "w", buffering=1)
+    main(params=snakemake.params.simulate, **snakemake.output)

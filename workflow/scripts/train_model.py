@@ -1,0 +1,81 @@
+"""Rule train_model: fit one generator on one replicate's training split."""
+
+import platform
+import sys
+import time
+
+import torch
+
+from exprsynth.generator import TrainedGenerator, fit_model
+from exprsynth.io import read_expression, read_scaler, read_table, write_csv
+from exprsynth.preprocess import split_data
+
+
+def main(
+    *,
+    model: str,
+    expression: str,
+    metadata: str,
+    split: str,
+    scaler: str,
+    checkpoint: str,
+    history: str,
+    hparams: dict,
+    label_column: str,
+    conditional: bool,
+    device: str,
+    seed: int,
+    threads: int = 1,
+) -> None:
+    torch.set_num_threads(threads)
+    fitted_scaler = read_scaler(scaler)
+    data = split_data(
+        read_expression(expression),
+        read_table(metadata),
+        read_table(split, sep="\t"),
+        fitted_scaler,
+        label_column if conditional else None,
+    )
+    n_labels = len(data.label_levels)
+    start = time.perf_counter()
+    net, architecture, hist = fit_model(
+        model, data.x_train, data.y_train, n_labels, hparams, seed=seed, device=device
+    )
+    seconds = time.perf_counter() - start
+    print(f"{model}: trained in {seconds:.1f} s on {len(data.x_train)} samples", file=sys.stderr)
+    counts = [int((data.y_train == k).sum()) for k in range(n_labels)]
+    trained = TrainedGenerator(
+        kind=model,
+        model=net,
+        architecture=architecture,
+        scaler=fitted_scaler,
+        genes=data.genes,
+        label_column=label_column if n_labels else None,
+        label_levels=data.label_levels,
+        label_counts=counts,
+        history=hist,
+        info={
+            "seed": seed,
+            "device": device,
+            "training_seconds": seconds,
+            "hparams": {k: v for k, v in hparams.items() if v is not None},
+            "versions": {"python": platform.python_version(), "torch": str(torch.__version__)},
+        },
+    )
+    trained.save(checkpoint)
+    write_csv(hist, history)
+
+
+if "snakemake" in globals():
+    sys.stderr = open(snakemake.log[0], "w", buffering=1)
+    main(
+        model=snakemake.wildcards.model,
+        expression=snakemake.input.expression,
+        metadata=snakemake.input.metadata,
+        split=snakemake.input.split,
+        scaler=snakemake.input.scaler,
+        checkpoint=snakemake.output.model,
+        history=snakemake.output.history,
+        threads=snakemake.threads,
+        **snakemake.params,
+    )

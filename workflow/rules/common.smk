@@ -2,9 +2,14 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(workflow.basedir) / "workflow" / "scripts"))
-from exprsynth.config import validate_config  # noqa: E402
+from exprsynth.config import ConfigError, validate_config  # noqa: E402
 
-validate_config(config, Path(workflow.basedir) / "workflow/schemas/config.schema.yaml")
+try:
+    validate_config(config, Path(workflow.basedir) / "workflow/schemas/config.schema.yaml")
+except ConfigError as e:
+    # One line naming key and value, instead of a traceback, and before any job runs.
+    print(f"Error: {e}", file=sys.stderr)
+    sys.exit(1)
 
 MODELS = config["models"]
 REPS = config["replicates"]

@@ -61,12 +61,14 @@ def _describe(error) -> str:
         where = f"under {key}" if error.absolute_path else "at the top level"
         return f"config: unknown key {extra[0]!r} {where}; allowed keys: {', '.join(allowed)}"
     value = error.instance
-    rule = {
-        "minimum": f"must be >= {error.validator_value}",
-        "maximum": f"must be <= {error.validator_value}",
-        "exclusiveMinimum": f"must be > {error.validator_value}",
-        "exclusiveMaximum": f"must be < {error.validator_value}",
-        "enum": f"must be one of {', '.join(map(str, error.validator_value))}",
-        "type": f"must be of type {error.validator_value}",
-    }.get(error.validator, error.message)
+    bound = error.validator_value
+    rules = {
+        "minimum": lambda: f"must be >= {bound}",
+        "maximum": lambda: f"must be <= {bound}",
+        "exclusiveMinimum": lambda: f"must be > {bound}",
+        "exclusiveMaximum": lambda: f"must be < {bound}",
+        "enum": lambda: f"must be one of {', '.join(map(str, bound))}",
+        "type": lambda: f"must be of type {bound}",
+    }
+    rule = rules[error.validator]() if error.validator in rules else error.message
     return f"config: {key} = {value!r} {rule}"

@@ -1,0 +1,47 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+from exprsynth.compare import confidence_interval, summarise
+
+
+def table(values: dict[str, list[float]], metric="gamma", floor=0.9):
+    rows = [
+        {"replicate": r, "model": m, "metric": metric, "value": v, "floor": floor}
+        for m, vs in values.items()
+        for r, v in enumerate(vs)
+    ]
+    return pd.DataFrame(rows)
+
+
+def test_mean_and_t_interval_match_hand_computation():
+    # values 1, 2, 3: mean 2, sd 1, t(0.975, 2) = 4.302653 -> half-width 4.302653 / sqrt(3)
+    lo, hi = confidence_interval(np.array([1.0, 2.0, 3.0]))
+    assert lo == pytest.approx(2 - 2.484138, abs=1e-5) and hi == pytest.approx(2 + 2.484138, abs=1e-5)
+    assert np.isnan(confidence_interval(np.array([1.0]))[0])
+
+
+def test_consistent_difference_names_a_winner():
+    s = summarise(table({"vae": [0.80, 0.82, 0.81, 0.83], "gan": [0.50, 0.51, 0.53, 0.52]}))
+    row = s[s.model == "vae"].iloc[0]
+    assert row["mean"] == pytest.approx(0.815) and row["n_replicates"] == 4
+    assert row["winner"] == "vae" and row["p_value"] < 0.001 and row["better"] == "higher"
+
+
+def test_overlapping_results_have_no_clear_winner():
+    s = summarise(table({"vae": [0.80, 0.60, 0.75], "gan": [0.70, 0.72, 0.68]}))
+    assert set(s["winner"]) == {"no clear winner"}
+    assert s["leader"].iloc[0] == "vae"
+
+
+def test_single_replicate_never_claims_a_winner():
+    s = summarise(table({"vae": [0.9], "gan": [0.1]}))
+    assert set(s["winner"]) == {"no clear winner"} and s["leader"].iloc[0] == "vae"
+
+
+def test_lower_is_better_and_closer_to_floor_orientations():
+    s = summarise(table({"vae": [0.1, 0.11, 0.12], "gan": [0.5, 0.52, 0.55]}, metric="ks_mean"))
+    assert s["winner"].iloc[0] == "vae"
+    # diversity: the floor is 10; gan overshoots by more than vae undershoots
+    s = summarise(table({"vae": [9.0, 9.1, 8.9], "gan": [14.0, 14.2, 13.9]}, metric="diversity", floor=10.0))
+    assert s["winner"].iloc[0] == "vae"

@@ -1,0 +1,157 @@
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from exprsynth import load_generator
+from exprsynth.gan import GAN
+from exprsynth.generator import TrainedGenerator, fit_model
+from exprsynth.preprocess import Scaler
+from exprsynth.training import TrainingDiverged
+from exprsynth.vae import VAE
+
+
+def n_params(module) -> int:
+    return sum(p.numel() for p in module.parameters())
+
+
+def test_parameter_counts_match_described_architectures():
+    vae = VAE(500, likelihood="gaussian")
+    gan = GAN(500)
+    assert abs(n_params(vae) - 174_000) < 1_000
+    assert abs(n_params(gan.generator) - 102_000) < 1_000
+    assert abs(n_params(gan.discriminator) - 89_000) < 1_000
+
+
+@pytest.fixture(scope="module")
+def data():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(96, 12)).astype(np.float32)
+    y = (x[:, 0] > 0).astype(np.int64)
+    x[y == 1, 1] += 2.0
+    return x, y
+
+
+VAE_OPTIONS = [
+    {"likelihood": "gaussian_learned_var"},
+    {"likelihood": "gaussian"},
+    {"reconstruction": "mse_mean"},
+    {"kl_warmup_epochs": 2, "beta": 0.5},
+]
+GAN_OPTIONS = [{"loss": "bce"}, {"loss": "wgan-gp", "critic_steps": 2, "clip_norm": None}, {"pack": 2}]
+BASE = {
+    "vae": {"epochs": 2, "batch_size": 32, "lr": 1e-3, "latent_dim": 3, "hidden": [8]},
+    "gan": {"epochs": 2, "batch_size": 32, "lr": 2e-4, "latent_dim": 3, "generator_hidden": [8], "discriminator_hidden": [8, 8]},
+}
+
+
+def trained(kind, hparams, data, n_labels=2, seed=0):
+    x, y = data
+    model, arch, hist = fit_model(kind, x, y, n_labels, hparams, seed=seed, device="cpu", progress=False)
+    return TrainedGenerator(
+        kind=kind,
+        model=model,
+        architecture=arch,
+        scaler=Scaler(False, np.zeros(x.shape[1]), np.ones(x.shape[1])),
+        genes=[f"g{i}" for i in range(x.shape[1])],
+        label_column="status" if n_labels else None,
+        label_levels=["0", "1"] if n_labels else [],
+        label_counts=[int((y == 0).sum()), int((y == 1).sum())] if n_labels else [],
+        history=hist,
+    )
+
+
+@pytest.mark.parametrize("options", VAE_OPTIONS)
+def test_vae_options_train_with_finite_losses(options, data):
+    gen = trained("vae", {**BASE["vae"], **options}, data)
+    assert len(gen.history) == 2
+    assert np.isfinite(gen.history[["loss", "reconstruction", "kl"]].to_numpy()).all()
+    assert {"active_units", "beta"} <= set(gen.history.columns)
+    z, y = gen.sample_scaled(50)
+    assert z.shape == (50, 12) and y.shape == (50,)
+
+
+@pytest.mark.parametrize("options", GAN_OPTIONS)
+def test_gan_options_train_with_finite_losses(options, data):
+    gen = trained("gan", {**BASE["gan"], **options}, data)
+    assert np.isfinite(gen.history[["discriminator_loss", "generator_loss"]].to_numpy()).all()
+    if options.get("loss") == "wgan-gp":
+        assert np.isfinite(gen.history["wasserstein"]).all()
+    assert gen.sample_scaled(20)[0].shape == (20, 12)
+
+
+@pytest.mark.parametrize("kind", ["vae", "gan", "gaussian", "independent"])
+def test_checkpoint_round_trip_gives_identical_samples(kind, data, tmp_path):
+    gen = trained(kind, BASE.get(kind, {}), data)
+    path = tmp_path / "checkpoint.pt"
+    gen.save(path)
+    loaded = load_generator(path)
+    a = gen.sample(30, seed=5)
+    b = loaded.sample(30, seed=5)
+    pd.testing.assert_frame_equal(a, b)
+    assert loaded.label_levels == ["0", "1"] and loaded.kind == kind
+
+
+def test_conditional_sampling_honours_requested_label(data):
+    gen = trained("gaussian", {}, data)
+    expr, meta = gen.generate(40, label=1)
+    assert (meta["status"] == "1").all() and len(expr) == 40
+    # label 1 was planted with gene 1 shifted up by 2
+    assert expr["g1"].mean() > 1.0
+    with pytest.raises(ValueError, match="not one of"):
+        gen.generate(5, label=7)
+
+
+def test_unconditional_model_has_no_label_column(data):
+    gen = trained("vae", BASE["vae"], data, n_labels=0)
+    expr, meta = gen.generate(10)
+    assert list(meta.columns) == ["sample_id", "source"]
+
+
+def test_loader_refuses_a_pickle_payload(tmp_path):
+    import pickle
+
+    class Payload:
+        def __reduce__(self):
+            return (print, ("this must never run",))
+
+    path = tmp_path / "evil.pt"
+    with open(path, "wb") as fh:
+        pickle.dump({"format": "exprsynth-checkpoint/1", "x": Payload()}, fh)
+    with pytest.raises(ValueError, match="not a loadable exprsynth checkpoint"):
+        load_generator(path)
+    other = tmp_path / "other.pt"
+    torch.save({"weights": torch.zeros(2)}, other)
+    with pytest.raises(ValueError, match="not an exprsynth checkpoint"):
+        load_generator(other)
+
+
+def test_diverging_training_fails_with_a_clear_message(data):
+    with pytest.raises(TrainingDiverged, match="diverged"):
+        trained("vae", {**BASE["vae"], "lr": 1e12, "epochs": 5}, data)
+
+
+def test_cli_draws_per_label_samples(data, tmp_path):
+    path = tmp_path / "checkpoint.pt"
+    trained("vae", BASE["vae"], data).save(path)
+    out = tmp_path / "drawn.csv"
+    proc = subprocess.run(
+        [sys.executable, "-m", "exprsynth", "sample", str(path), "--n", "25", "--label", "1", "--out", str(out)],
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert pd.read_csv(out, index_col=0).shape == (25, 12)
+    meta = pd.read_csv(tmp_path / "drawn_metadata.csv")
+    assert (meta["status"] == 1).all()
+    help_text = subprocess.run([sys.executable, "-m", "exprsynth", "sample", "--help"], capture_output=True, text=True)
+    assert "--label" in help_text.stdout
+    bad = subprocess.run(
+        [sys.executable, "-m", "exprsynth", "sample", str(tmp_path / "missing.pt"), "--out", str(out)],
+        capture_output=True,
+        text=True,
+    )
+    assert bad.returncode == 2 and "no such checkpoint" in bad.stderr

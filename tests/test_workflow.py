@@ -1,0 +1,122 @@
+"""The real workflow on the tiny config: outputs, reruns after edits, config errors."""
+
+import shutil
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from conftest import TINY_CONFIG, planned_jobs, run_snakemake, write_config
+from exprsynth.metrics import METRICS
+
+MODELS = ["vae", "gan", "gaussian", "independent"]
+
+
+def test_every_output_exists_and_is_sane(tiny_run):
+    r = tiny_run / "results"
+    n, g = TINY_CONFIG["simulate"]["n_samples"], TINY_CONFIG["simulate"]["n_genes"]
+    expr = pd.read_csv(r / "data/gene_expression_data.csv", index_col=0)
+    assert expr.shape == (n, g) and (expr.to_numpy() >= 0).all()
+    meta = pd.read_csv(r / "data/sample_metadata.csv")
+    assert {"sample_id", "disease_status", "batch"} <= set(meta.columns)
+    assert len(pd.read_csv(r / "data/gene_modules.csv")) == g
+
+    split = pd.read_csv(r / "split/rep0.tsv", sep="\t")
+    assert split["split"].value_counts().to_dict() == {"train": 96, "test": 24}
+    labels = meta.set_index("sample_id").loc[split.sample_id, "disease_status"].to_numpy()
+    test_share = labels[split.split.to_numpy() == "test"].mean()
+    assert abs(test_share - labels.mean()) < 0.05  # stratified
+
+    assert (r / "scaler/rep0/scaler.pkl").stat().st_size > 0
+    for model in MODELS:
+        assert (r / f"models/{model}/rep0/checkpoint.pt").exists()
+        history = pd.read_csv(r / f"models/{model}/rep0/history.csv")
+        samples = pd.read_csv(r / f"samples/{model}/rep0.csv", index_col=0)
+        assert samples.shape == (60, g) and list(samples.columns) == list(expr.columns)
+        assert np.isfinite(samples.to_numpy()).all() and (samples.to_numpy() >= 0).all()
+        sample_meta = pd.read_csv(r / f"samples/{model}/rep0_metadata.csv")
+        assert set(sample_meta["disease_status"]) <= {0, 1} and (sample_meta["source"] == model).all()
+        metrics = pd.read_csv(r / f"metrics/{model}/rep0.csv")
+        assert list(metrics["metric"]) == [m.name for m in METRICS]
+        assert {"value", "floor"} <= set(metrics.columns)
+        if model in ("vae", "gan"):
+            assert len(history) == 3
+    vae_history = pd.read_csv(r / "models/vae/rep0/history.csv")
+    assert {"reconstruction", "kl", "active_units"} <= set(vae_history.columns)
+
+    summary = pd.read_csv(r / "comparison_results.csv")
+    assert len(summary) == len(METRICS) * len(MODELS)
+    assert {"metric", "model", "mean", "ci_low", "ci_high", "n_replicates", "floor", "better", "winner"} <= set(summary.columns)
+    c2st = summary[summary.metric == "c2st_gbt"]["mean"]
+    assert c2st.between(0, 1).all()
+    for name in ["training_curves", "pca_comparison", "distribution_comparison", "comparison_summary"]:
+        png = r / f"figures/{name}.png"
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 20_000
+
+
+def test_logs_and_benchmarks_are_written(tiny_run):
+    assert (tiny_run / "logs/train_model/vae/rep0.log").read_text().count("VAE") >= 1
+    assert (tiny_run / "benchmarks/train_model/gan/rep0.tsv").exists()
+
+
+def edited_copy(tiny_run, tmp_path, edit) -> "Path":
+    work = tmp_path / "work"
+    shutil.copytree(tiny_run, work, symlinks=True)
+    config = yaml.safe_load((work / "config.yaml").read_text())
+    edit(config)
+    write_config(work, config)
+    return work
+
+
+def test_editing_vae_epochs_reruns_only_the_vae_branch(tiny_run, tmp_path):
+    work = edited_copy(tiny_run, tmp_path, lambda c: c["vae"].update(epochs=4))
+    jobs = planned_jobs(run_snakemake(work, "-n", "--cores", "2").stdout)
+    assert jobs == {
+        ("train_model", "model=vae, rep=0"),
+        ("generate_samples", "model=vae, rep=0"),
+        ("evaluate_model", "model=vae, rep=0"),
+        ("compare_models", ""),
+        ("plot_figures", ""),
+    }
+
+
+def test_editing_the_simulator_reruns_everything(tiny_run, tmp_path):
+    work = edited_copy(tiny_run, tmp_path, lambda c: c["simulate"].update(technical_noise=0.2))
+    rules = {rule for rule, _ in planned_jobs(run_snakemake(work, "-n", "--cores", "2").stdout)}
+    assert rules == {
+        "simulate_expression",
+        "split_samples",
+        "fit_scaler",
+        "train_model",
+        "generate_samples",
+        "evaluate_floor",
+        "evaluate_model",
+        "compare_models",
+        "plot_figures",
+    }
+
+
+def test_a_finished_run_has_nothing_left_to_do(tiny_run):
+    assert "Nothing to be done" in run_snakemake(tiny_run, "-n", "--cores", "2").stdout
+
+
+@pytest.mark.parametrize(
+    "edit, message",
+    [
+        (lambda c: c["vae"].update(epoch=3), "config: unknown key 'epoch' under vae"),
+        (lambda c: c.update(test_fraction=0.3), "config: unknown key 'test_fraction' at the top level"),
+        (lambda c: c["split"].update(test_fraction=1.5), "config: split.test_fraction = 1.5 must be < 1"),
+        (lambda c: c["vae"].update(epochs=0), "config: vae.epochs = 0 must be >= 1"),
+        (lambda c: c.update(device="tpu"), "config: device = 'tpu' must be one of auto, cpu, cuda"),
+    ],
+)
+def test_bad_config_fails_with_one_line_before_any_job(tmp_path, edit, message):
+    config = yaml.safe_load(yaml.safe_dump({**TINY_CONFIG, "split": {}}))
+    edit(config)
+    write_config(tmp_path, config)
+    proc = run_snakemake(tmp_path, "--cores", "1", check=False)
+    assert proc.returncode != 0
+    error_lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert len(error_lines) == 1 and error_lines[0].startswith(f"Error: {message}")
+    assert not (tmp_path / "results").exists()

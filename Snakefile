@@ -6,9 +6,6 @@ min_version("8.0")
 configfile: "config.yaml"
 
 
-report: "workflow/report/workflow.rst"
-
-
 include: "workflow/rules/common.smk"
 include: "workflow/rules/simulate.smk"
 include: "workflow/rules/preprocess.smk"
@@ -19,6 +16,6 @@ include: "workflow/rules/plot.smk"
 
 
 rule all:
+    default_target: True
     input:
         all_targets(),
-    default_target: True

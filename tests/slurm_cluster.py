@@ -20,12 +20,12 @@ import tempfile
 import time
 from pathlib import Path
 
-DAEMONS = ("munged", "mungekey", "slurmctld", "slurmd", "sbatch", "squeue", "scancel", "sinfo")
+BINARIES = ("munged", "mungekey", "slurmctld", "slurmd", "sbatch", "srun", "squeue", "scancel", "sinfo")
 PACKAGES = ("slurm-wlm", "munge")
 
 
 def missing_binaries() -> list[str]:
-    return [name for name in DAEMONS if not shutil.which(name, path=os.environ.get("PATH", "") + ":/usr/sbin:/sbin")]
+    return [name for name in BINARIES if not shutil.which(name, path=os.environ.get("PATH", "") + ":/usr/sbin:/sbin")]
 
 
 def ensure_installed() -> str | None:
@@ -82,6 +82,8 @@ class SlurmCluster:
         self.munge_dir = Path(tempfile.mkdtemp(prefix="exprsynth-munge-"))
         self.conf = self.root / "slurm.conf"
         self.real_memory = 0  # MB, the node's, from `slurmd -C` (set by start())
+        # Put first on PATH (after the venv) for jobs; see _write_srun_wrapper.
+        self.bin_dir = self.root / "bin"
         self.env = {**os.environ, "SLURM_CONF": str(self.conf)}
 
     # -- setup -------------------------------------------------------------------------
@@ -131,6 +133,19 @@ class SlurmCluster:
                 ]
             )
         )
+
+    def _write_srun_wrapper(self) -> None:
+        """`srun` that finds this cluster's config even when SLURM_CONF was dropped.
+
+        Inside each job, snakemake-executor-plugin-slurm-jobstep (0.6.x) removes every SLURM_*
+        variable, SLURM_CONF included, before it calls `srun`; without a config at the default
+        /etc/slurm/slurm.conf that srun then fails ("Could not establish a configuration source").
+        Rather than write to /etc, jobs get this wrapper first on PATH.
+        """
+        self.bin_dir.mkdir(parents=True, exist_ok=True)
+        wrapper = self.bin_dir / "srun"
+        wrapper.write_text(f'#!/bin/sh\nSLURM_CONF="{self.conf}" exec "{_sbin("srun")}" "$@"\n')
+        wrapper.chmod(0o755)
 
     @property
     def munge_socket(self) -> Path:
@@ -190,6 +205,7 @@ class SlurmCluster:
         self.root.mkdir(parents=True, exist_ok=True)
         self._start_munge()
         self._write_conf()
+        self._write_srun_wrapper()
         self._spawn("slurmctld", [_sbin("slurmctld"), "-D", "-f", str(self.conf)])
         self._spawn("slurmd", [_sbin("slurmd"), "-D", "-N", "localhost", "-f", str(self.conf)])
         self._wait(lambda: self.node_state() == "idle", "node `localhost` to be idle", 60)

@@ -54,9 +54,10 @@ def test_slurm_run_matches_local_run(slurm_cluster, tiny_run, tmp_path, monkeypa
     workdir = tmp_path / "slurm_run"
     write_config(workdir, TINY_CONFIG)
     # SLURM exports the submitting environment to the jobs: they find the cluster through
-    # SLURM_CONF and run this venv's python/snakemake.
+    # SLURM_CONF (srun inside a job: through the cluster's wrapper) and run this venv's snakemake.
     monkeypatch.setenv("SLURM_CONF", str(slurm_cluster.conf))
-    monkeypatch.setenv("PATH", f"{SNAKEMAKE.parent}{os.pathsep}{os.environ.get('PATH', '')}")
+    path = [str(SNAKEMAKE.parent), str(slurm_cluster.bin_dir), os.environ.get("PATH", "")]
+    monkeypatch.setenv("PATH", os.pathsep.join(path))
 
     proc = run_snakemake(
         workdir,

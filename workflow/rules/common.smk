@@ -5,11 +5,20 @@ sys.path.insert(0, str(Path(workflow.basedir) / "workflow" / "scripts"))
 from exprsynth.config import ConfigError, validate_config  # noqa: E402
 
 try:
-    validate_config(config, Path(workflow.basedir) / "workflow/schemas/config.schema.yaml")
+    validate_config(
+        config, Path(workflow.basedir) / "workflow/schemas/config.schema.yaml"
+    )
 except ConfigError as e:
     # One line naming key and value, instead of a traceback, and before any job runs.
     print(f"Error: {e}", file=sys.stderr)
     sys.exit(1)
+
+# The report's first page is the verdict once compare_models has written it.
+VERDICT = Path("results/verdict.rst").resolve()
+
+
+report: str(VERDICT) if VERDICT.exists() else "../report/workflow.rst"
+
 
 MODELS = config["models"]
 REPS = config["replicates"]

@@ -16,13 +16,13 @@ rule evaluate_floor:
         "logs/evaluate_floor/rep{rep}.log",
     benchmark:
         "benchmarks/evaluate_floor/rep{rep}.tsv"
+    conda:
+        "../../envs/data.yaml"
+    threads: 1
     params:
         label_column=config["label_column"],
         max_genes=config["evaluation"]["max_genes"],
         seed=replicate_seed,
-    threads: 1
-    conda:
-        "../../envs/data.yaml"
     script:
         "../scripts/evaluate_model.py"
 
@@ -46,13 +46,13 @@ rule evaluate_model:
         "logs/evaluate_model/{model}/rep{rep}.log",
     benchmark:
         "benchmarks/evaluate_model/{model}/rep{rep}.tsv"
+    conda:
+        "../../envs/data.yaml"
+    threads: 1
     params:
         label_column=config["label_column"],
         max_genes=config["evaluation"]["max_genes"],
         seed=replicate_seed,
-    threads: 1
-    conda:
-        "../../envs/data.yaml"
     script:
         "../scripts/evaluate_model.py"
 
@@ -67,13 +67,18 @@ rule compare_models:
             caption="../report/comparison_results.rst",
             category="Verdict",
         ),
-        per_replicate="results/comparison_results_per_replicate.csv",
+        per_replicate=report(
+            "results/comparison_results_per_replicate.csv",
+            caption="../report/comparison_results_per_replicate.rst",
+            category="Verdict",
+        ),
+        verdict="results/verdict.rst",
     log:
         "logs/compare_models.log",
+    conda:
+        "../../envs/data.yaml"
     params:
         models=MODELS,
         replicates=REPS,
-    conda:
-        "../../envs/data.yaml"
     script:
         "../scripts/compare_models.py"

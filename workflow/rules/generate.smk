@@ -2,7 +2,9 @@ rule generate_samples:
     input:
         model="results/models/{model}/rep{rep}/checkpoint.pt",
         expression="results/data/gene_expression_data.csv",
-        code=package_files("generator.py", "vae.py", "gan.py", "reference.py", "layers.py", "io.py"),
+        code=package_files(
+            "generator.py", "vae.py", "gan.py", "reference.py", "layers.py", "io.py"
+        ),
     output:
         samples="results/samples/{model}/rep{rep}.csv",
         metadata="results/samples/{model}/rep{rep}_metadata.csv",
@@ -10,11 +12,11 @@ rule generate_samples:
         "logs/generate_samples/{model}/rep{rep}.log",
     benchmark:
         "benchmarks/generate_samples/{model}/rep{rep}.tsv"
+    conda:
+        "../../envs/torch.yaml"
+    threads: 1
     params:
         n_samples=config["generate"]["n_samples"],
         seed=replicate_seed,
-    threads: 1
-    conda:
-        "../../envs/torch.yaml"
     script:
         "../scripts/generate_samples.py"

@@ -1,6 +1,17 @@
 FIGURES = expand(
     "results/figures/{name}.png",
-    name=["training_curves", "pca_comparison", "distribution_comparison", "comparison_summary"],
+    name=[
+        "training_curves",
+        "pca_comparison",
+        "distribution_comparison",
+        "comparison_summary",
+        "gene_mean_variance",
+        "correlation_heatmaps",
+        "c2st_roc",
+        "dcr_histograms",
+        "de_scatter",
+        "forest_plot",
+    ],
 )
 
 
@@ -9,8 +20,17 @@ rule plot_figures:
         expression="results/data/gene_expression_data.csv",
         split=f"results/split/rep{REPS[0]}.tsv",
         scaler=f"results/scaler/rep{REPS[0]}/scaler.pkl",
-        samples=expand("results/samples/{model}/rep{rep}.csv", model=MODELS, rep=REPS[0]),
-        histories=expand("results/models/{model}/rep{rep}/history.csv", model=MODELS, rep=REPS[0]),
+        samples=expand(
+            "results/samples/{model}/rep{rep}.csv", model=MODELS, rep=REPS[0]
+        ),
+        histories=expand(
+            "results/models/{model}/rep{rep}/history.csv", model=MODELS, rep=REPS[0]
+        ),
+        details=expand(
+            "results/metrics/{model}/rep{rep}_details.npz",
+            model=["real", *MODELS],
+            rep=REPS[0],
+        ),
         summary="results/comparison_results.csv",
         code=package_files("plots.py", "preprocess.py", "io.py"),
     output:
@@ -19,30 +39,59 @@ rule plot_figures:
             caption="../report/training_curves.rst",
             category="Figures",
         ),
-        pca=report(
+        pca_comparison=report(
             "results/figures/pca_comparison.png",
             caption="../report/pca_comparison.rst",
             category="Figures",
         ),
-        distribution=report(
+        distribution_comparison=report(
             "results/figures/distribution_comparison.png",
             caption="../report/distribution_comparison.rst",
             category="Figures",
         ),
-        summary=report(
+        comparison_summary=report(
             "results/figures/comparison_summary.png",
             caption="../report/comparison_summary.rst",
+            category="Verdict",
+        ),
+        gene_mean_variance=report(
+            "results/figures/gene_mean_variance.png",
+            caption="../report/gene_mean_variance.rst",
             category="Figures",
+        ),
+        correlation_heatmaps=report(
+            "results/figures/correlation_heatmaps.png",
+            caption="../report/correlation_heatmaps.rst",
+            category="Figures",
+        ),
+        c2st_roc=report(
+            "results/figures/c2st_roc.png",
+            caption="../report/c2st_roc.rst",
+            category="Figures",
+        ),
+        dcr_histograms=report(
+            "results/figures/dcr_histograms.png",
+            caption="../report/dcr_histograms.rst",
+            category="Privacy",
+        ),
+        de_scatter=report(
+            "results/figures/de_scatter.png",
+            caption="../report/de_scatter.rst",
+            category="Figures",
+        ),
+        forest_plot=report(
+            "results/figures/forest_plot.png",
+            caption="../report/forest_plot.rst",
+            category="Verdict",
         ),
     log:
         "logs/plot_figures.log",
     benchmark:
         "benchmarks/plot_figures.tsv"
-    params:
-        models=MODELS,
-        replicate=REPS[0],
-    threads: 1
     conda:
         "../../envs/plot.yaml"
+    threads: 1
+    params:
+        models=MODELS,
     script:
         "../scripts/plot_figures.py"

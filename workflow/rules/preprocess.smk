@@ -7,12 +7,12 @@ rule split_samples:
         split="results/split/rep{rep}.tsv",
     log:
         "logs/split_samples/rep{rep}.log",
+    conda:
+        "../../envs/data.yaml"
     params:
         test_fraction=config["split"]["test_fraction"],
         label_column=config["label_column"],
         seed=replicate_seed,
-    conda:
-        "../../envs/data.yaml"
     script:
         "../scripts/split_samples.py"
 
@@ -26,9 +26,9 @@ rule fit_scaler:
         scaler="results/scaler/rep{rep}/scaler.pkl",
     log:
         "logs/fit_scaler/rep{rep}.log",
-    params:
-        transform=config["scaler"]["transform"],
     conda:
         "../../envs/data.yaml"
+    params:
+        transform=config["scaler"]["transform"],
     script:
         "../scripts/fit_scaler.py"

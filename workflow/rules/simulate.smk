@@ -9,10 +9,10 @@ rule simulate_expression:
         "logs/simulate_expression.log",
     benchmark:
         "benchmarks/simulate_expression.tsv"
-    params:
-        simulate=config["simulate"],
-    threads: 1
     conda:
         "../../envs/data.yaml"
+    threads: 1
+    params:
+        simulate=config["simulate"],
     script:
         "../scripts/simulate_expression.py"

@@ -21,18 +21,18 @@ rule train_model:
         "logs/train_model/{model}/rep{rep}.log",
     benchmark:
         "benchmarks/train_model/{model}/rep{rep}.tsv"
+    conda:
+        "../../envs/torch.yaml"
+    threads: 1
+    resources:
+        gpu=training_gpus,
+        mem_mb=2000,
+        runtime=60,
     params:
         hparams=model_params,
         label_column=config["label_column"],
         conditional=config["conditional"],
         device=config["device"],
         seed=replicate_seed,
-    threads: 1
-    resources:
-        gpu=training_gpus,
-        mem_mb=2000,
-        runtime=60,
-    conda:
-        "../../envs/torch.yaml"
     script:
         "../scripts/train_model.py"

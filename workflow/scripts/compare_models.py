@@ -4,11 +4,13 @@ import sys
 
 import pandas as pd
 
-from exprsynth.compare import summarise
-from exprsynth.io import read_table, write_csv
+from exprsynth.compare import summarise, verdict_rst
+from exprsynth.io import atomic_path, read_table, write_csv
 
 
-def main(*, metrics: list[str], models: list[str], replicates: list[int], summary: str, per_replicate: str) -> None:
+def main(
+    *, metrics: list[str], models: list[str], replicates: list[int], summary: str, per_replicate: str, verdict: str
+) -> None:
     frames = []
     for path, (model, rep) in zip(metrics, [(m, r) for m in models for r in replicates]):
         frame = read_table(path)
@@ -19,6 +21,8 @@ def main(*, metrics: list[str], models: list[str], replicates: list[int], summar
     write_csv(table, per_replicate)
     result = summarise(table)
     write_csv(result, summary)
+    with atomic_path(verdict) as tmp:
+        tmp.write_text(verdict_rst(result))
     print(result.to_string(index=False), file=sys.stderr)
 
 
@@ -28,5 +32,6 @@ if "snakemake" in globals():
         metrics=list(snakemake.input.metrics),
         summary=snakemake.output.summary,
         per_replicate=snakemake.output.per_replicate,
+        verdict=snakemake.output.verdict,
         **snakemake.params,
     )

@@ -86,3 +86,88 @@ def _verdict(rows: pd.DataFrame, contenders: tuple[str, str]) -> dict:
     p = paired_test(sa, sb)
     winner = leader if np.isfinite(p) and p < ALPHA and leader != "tie" else "no clear winner"
     return {"leader": leader, "p_value": p, "winner": winner}
+
+
+# Metrics quoted in the verdict's table, in this order.
+HEADLINE = ["c2st_gbt", "gamma", "log2_var_ratio", "recall", "precision", "tstr_auroc", "dcr_ratio", "near_copy_rate"]
+NAMES = {"vae": "VAE", "gan": "GAN", "gaussian": "Gaussian reference", "independent": "independent reference"}
+
+
+def _fmt(row: pd.Series) -> str:
+    if np.isfinite(row["ci_low"]):
+        return f"{row['mean']:.3g} [{row['ci_low']:.3g}, {row['ci_high']:.3g}]"
+    return f"{row['mean']:.3g}" if np.isfinite(row["mean"]) else "n/a"
+
+
+def verdict_rst(summary: pd.DataFrame, contenders: tuple[str, str] = ("vae", "gan")) -> str:
+    """The report's first page: who wins on what, by how much, how sure, and where references win."""
+    from .metrics import METRIC_BY_NAME
+
+    a, b = contenders
+    per_metric = summary.drop_duplicates("metric").set_index("metric")
+    n = int(summary["n_replicates"].max())
+    wins = {m: per_metric.index[per_metric["winner"] == m].tolist() for m in contenders}
+    unclear = per_metric.index[per_metric["winner"] == "no clear winner"].tolist()
+    lines = ["Verdict", "=======", ""]
+    lines.append(
+        f"Synthetic samples were scored against a held-out test split over **{n} replicate"
+        f"{'s' if n != 1 else ''}** (each re-splits, re-trains and re-evaluates). A winner is "
+        f"named only where a paired t-test across replicates gives p < {ALPHA}."
+    )
+    lines.append("")
+    if n < 2:
+        lines += [
+            "With a single replicate no difference can be tested, so no winner is named; "
+            "set ``replicates`` to at least 3 in ``config.yaml`` for a verdict.",
+            "",
+        ]
+    for m in contenders:
+        if wins[m]:
+            lines.append(f"- **{NAMES[m]} wins** on {len(wins[m])} metrics: {', '.join(wins[m])}.")
+    if unclear:
+        lines.append(f"- **No clear winner** on {len(unclear)} metrics: {', '.join(unclear)}.")
+    lines.append("")
+    references = [m for m in summary.model.unique() if m not in contenders]
+    for ref in references:
+        beaten = []
+        for metric, g in summary.groupby("metric", sort=False):
+            g = g.set_index("model")
+            if not {a, b, ref} <= set(g.index):
+                continue
+            better = METRIC_BY_NAME[metric].better
+            s = {k: float(_score([g.loc[k, "mean"]], better, g.loc[k, "floor"])[0]) for k in (a, b, ref)}
+            if all(np.isfinite(list(s.values()))) and s[ref] > max(s[a], s[b]):
+                beaten.append(metric)
+        if beaten:
+            lines.append(f"- The **{NAMES.get(ref, ref)}** beats both {NAMES[a]} and {NAMES[b]} on: {', '.join(beaten)}.")
+        else:
+            lines.append(f"- The **{NAMES.get(ref, ref)}** beats neither deep model on any metric.")
+    lines += ["", "Headline metrics (mean [95% CI]; floor = real training vs real test samples):", ""]
+    models = list(summary.model.unique())
+    header = ["metric", "better", "floor", *[NAMES.get(m, m) for m in models], "winner (p)"]
+    rows = []
+    for metric in HEADLINE:
+        if metric not in per_metric.index:
+            continue
+        g = summary[summary.metric == metric].set_index("model")
+        p = per_metric.loc[metric, "p_value"]
+        winner = per_metric.loc[metric, "winner"]
+        rows.append(
+            [
+                metric,
+                per_metric.loc[metric, "better"],
+                f"{per_metric.loc[metric, 'floor']:.3g}",
+                *[_fmt(g.loc[m]) for m in models],
+                f"{winner} ({p:.2g})" if np.isfinite(p) else winner,
+            ]
+        )
+    lines += _rst_table(header, rows)
+    lines += ["", "Every metric with its interval is in ``comparison_results.csv`` and the forest plot."]
+    return "\n".join(lines) + "\n"
+
+
+def _rst_table(header: list[str], rows: list[list[str]]) -> list[str]:
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+    rule = " ".join("=" * w for w in widths)
+    fmt = lambda r: " ".join(str(c).ljust(w) for c, w in zip(r, widths))  # noqa: E731
+    return [rule, fmt(header), rule, *[fmt(r) for r in rows], rule]

@@ -99,5 +99,14 @@ def evaluate(
         near_copy_rate=p.near_copy_rate,
         mia_auroc=p.mia_auroc,
     )
-    details = {"c2st_truth": c2st_truth, "c2st_scores": c2st_scores, "dcr_train": p.d_train, "dcr_test": p.d_test}
+    details = {
+        "c2st_truth": c2st_truth,
+        "c2st_scores": c2st_scores,
+        "dcr_train": p.d_train,
+        "dcr_test": p.d_test,
+    }
+    if labelled:
+        positive = y_test.max()
+        details["de_t_real"] = M.de_tstats(test, y_test, positive)
+        details["de_t_synth"] = M.de_tstats(synth, y_synth, positive)
     return Evaluation({m.name: float(v[m.name]) for m in M.METRICS}, details)

@@ -88,27 +88,140 @@ def pca_comparison(train: np.ndarray, test: np.ndarray, synthetic: dict[str, np.
     return fig
 
 
-def distribution_comparison(test: np.ndarray, synthetic: dict[str, np.ndarray]) -> plt.Figure:
-    """Per model: per-gene mean and standard deviation against real, and all values' density."""
+def distribution_comparison(test: np.ndarray, synthetic: dict[str, np.ndarray], genes: list[str]) -> plt.Figure:
+    """Histograms of six genes (the most variable ones) and of all values, real vs each model."""
+    picks = np.argsort(test.var(0))[::-1][:6]
+    fig, axes = plt.subplots(2, 4, figsize=(15, 6.5))
+    panels = [(genes[j], test[:, j], {m: x[:, j] for m, x in synthetic.items()}) for j in picks]
+    panels.append(("all genes", test.ravel(), {m: x.ravel() for m, x in synthetic.items()}))
+    for ax, (title, real, synth) in zip(axes.ravel(), panels):
+        bins = np.linspace(*np.percentile(real, [0.5, 99.5]), 40)
+        ax.hist(real, bins=bins, density=True, color=COLORS["real"], alpha=0.45, label=LABELS["real"])
+        for model, values in synth.items():
+            ax.hist(values, bins=bins, density=True, histtype="step", lw=1.4, color=_color(model), label=_label(model))
+        ax.set(title=title, xlabel="scaled expression", ylabel="density")
+    axes.ravel()[0].legend(frameon=False, fontsize=7)
+    axes.ravel()[-1].set_axis_off()
+    fig.suptitle("Marginal distributions of the most variable genes (scaled: log1p, standardised on train)")
+    fig.tight_layout()
+    return fig
+
+
+def gene_mean_variance(test: np.ndarray, synthetic: dict[str, np.ndarray]) -> plt.Figure:
+    """Per model: each gene's synthetic mean and variance against the real held-out ones."""
     n = len(synthetic)
-    fig, axes = plt.subplots(3, n, figsize=(3.6 * n, 10), squeeze=False)
-    stats_real = {"mean": test.mean(0), "standard deviation": test.std(0)}
-    bins = np.linspace(*np.percentile(test, [0.5, 99.5]), 60)
+    fig, axes = plt.subplots(2, n, figsize=(3.6 * n, 7), squeeze=False)
     for j, (model, x) in enumerate(synthetic.items()):
-        for i, (name, real_stat) in enumerate(stats_real.items()):
+        for i, (name, fn) in enumerate([("mean", np.mean), ("variance", np.var)]):
             ax = axes[i, j]
-            synth_stat = x.mean(0) if name == "mean" else x.std(0)
+            real_stat, synth_stat = fn(test, axis=0), fn(x, axis=0)
             ax.scatter(real_stat, synth_stat, s=5, c=_color(model), alpha=0.6)
             lims = [min(real_stat.min(), synth_stat.min()), max(real_stat.max(), synth_stat.max())]
             ax.plot(lims, lims, "k--", lw=0.8, label="y = x")
             ax.set(title=f"{_label(model)}: per-gene {name}", xlabel=f"real {name}", ylabel=f"synthetic {name}")
             ax.legend(frameon=False, fontsize=7)
-        ax = axes[2, j]
-        ax.hist(test.ravel(), bins=bins, density=True, color=COLORS["real"], alpha=0.5, label="real (test)")
-        ax.hist(x.ravel(), bins=bins, density=True, histtype="step", lw=1.5, color=_color(model), label=_label(model))
-        ax.set(title=f"{_label(model)}: all values", xlabel="scaled expression", ylabel="density")
+    fig.suptitle("Per-gene mean and variance, synthetic vs real held-out (scaled space)")
+    fig.tight_layout()
+    return fig
+
+
+def correlation_heatmaps(test: np.ndarray, synthetic: dict[str, np.ndarray], max_genes: int = 300) -> plt.Figure:
+    """Gene-gene correlations of real and each model, genes ordered by clustering the real ones."""
+    from scipy.cluster.hierarchy import leaves_list, linkage
+
+    genes = np.sort(np.argsort(test.var(0))[::-1][:max_genes])
+    real = np.nan_to_num(np.corrcoef(test[:, genes], rowvar=False))
+    order = leaves_list(linkage(real, method="average"))
+    mats = {"real": real, **{m: np.nan_to_num(np.corrcoef(x[:, genes], rowvar=False)) for m, x in synthetic.items()}}
+    n = len(mats)
+    fig, axes = plt.subplots(1, n, figsize=(3.4 * n + 1, 3.8))
+    for ax, (model, c) in zip(axes, mats.items()):
+        im = ax.imshow(c[np.ix_(order, order)], vmin=-1, vmax=1, cmap="RdBu_r", interpolation="nearest")
+        ax.set(title=_label(model), xticks=[], yticks=[], xlabel=f"{len(genes)} genes")
+    fig.colorbar(im, ax=list(axes), shrink=0.8, label="Pearson correlation")
+    fig.suptitle("Gene-gene correlation, ordered by hierarchical clustering of the real data")
+    return fig
+
+
+def c2st_roc(details: dict[str, dict[str, np.ndarray]]) -> plt.Figure:
+    """ROC curves of the tree classifier telling real held-out from each model's samples."""
+    from sklearn.metrics import roc_auc_score, roc_curve
+
+    fig, ax = plt.subplots(figsize=(5.2, 5))
+    for model, d in details.items():
+        fpr, tpr, _ = roc_curve(d["c2st_truth"], d["c2st_scores"])
+        auc = roc_auc_score(d["c2st_truth"], d["c2st_scores"])
+        name = "real train vs test (floor)" if model == "real" else _label(model)
+        ax.plot(fpr, tpr, color=_color(model), lw=1.6, label=f"{name}: AUROC {auc:.2f}")
+    ax.plot([0, 1], [0, 1], "k:", lw=0.8, label="chance")
+    ax.set(xlabel="false positive rate", ylabel="true positive rate", title="Classifier two-sample test (boosted trees)")
+    ax.legend(frameon=False, fontsize=8, loc="lower right")
+    fig.tight_layout()
+    return fig
+
+
+def dcr_histograms(details: dict[str, dict[str, np.ndarray]]) -> plt.Figure:
+    """Distance from each sample to its closest training record, beside real held-out samples."""
+    real = details["real"]["dcr_train"]
+    models = [m for m in details if m != "real"]
+    fig, axes = plt.subplots(1, len(models), figsize=(3.6 * len(models), 3.6), sharey=True, squeeze=False)
+    hi = np.percentile(np.concatenate([d["dcr_train"] for d in details.values()]), 99)
+    bins = np.linspace(0, hi, 40)
+    for ax, model in zip(axes[0], models):
+        ax.hist(real, bins=bins, density=True, color=COLORS["real"], alpha=0.45, label="real held-out")
+        ax.hist(details[model]["dcr_train"], bins=bins, density=True, histtype="step", lw=1.6, color=_color(model), label=_label(model))
+        ax.set(title=_label(model), xlabel="distance to closest training sample")
         ax.legend(frameon=False, fontsize=7)
-    fig.suptitle("Marginal distributions, scaled space (log1p + standardised on train)")
+    axes[0, 0].set_ylabel("density")
+    fig.suptitle("Distance to closest record: mass near 0 means copies of training samples")
+    fig.tight_layout()
+    return fig
+
+
+def de_scatter(details: dict[str, dict[str, np.ndarray]]) -> plt.Figure:
+    """Per-gene disease-vs-control t-statistics, synthetic against real held-out."""
+    models = [m for m in details if m != "real" and "de_t_synth" in details[m]]
+    fig, axes = plt.subplots(1, max(len(models), 1), figsize=(3.6 * max(len(models), 1), 3.8), squeeze=False)
+    for ax, model in zip(axes[0], models):
+        t_real, t_synth = details[model]["de_t_real"], details[model]["de_t_synth"]
+        ax.scatter(t_real, t_synth, s=5, c=_color(model), alpha=0.6)
+        lim = np.abs(np.r_[t_real, t_synth]).max()
+        ax.plot([-lim, lim], [-lim, lim], "k--", lw=0.8)
+        ax.set(title=_label(model), xlabel="t-statistic, real test", ylabel="t-statistic, synthetic")
+    if not models:
+        axes[0, 0].text(0.5, 0.5, "no labels: differential expression not assessed", ha="center")
+        axes[0, 0].set_axis_off()
+    fig.suptitle("Differential expression (label 1 vs rest) recovered by each generator")
+    fig.tight_layout()
+    return fig
+
+
+def forest_plot(summary: pd.DataFrame, models: list[str]) -> plt.Figure:
+    """Every metric: mean and 95% CI per model, with the real-vs-real floor as a dashed line."""
+    metrics = list(dict.fromkeys(summary.metric))
+    ncol = 4
+    nrow = int(np.ceil(len(metrics) / ncol))
+    fig, axes = plt.subplots(nrow, ncol, figsize=(4.2 * ncol, 1.5 + 0.35 * len(models) * nrow), squeeze=False)
+    for ax, metric in zip(axes.ravel(), metrics):
+        rows = summary[summary.metric == metric].set_index("model").reindex(models)
+        for i, model in enumerate(models):
+            mean, lo, hi = rows.loc[model, ["mean", "ci_low", "ci_high"]].astype(float)
+            if np.isfinite(lo):
+                ax.plot([lo, hi], [i, i], color=_color(model), lw=2)
+            ax.plot(mean, i, "o", color=_color(model), ms=5)
+        floor = rows["floor"].dropna()
+        if len(floor):
+            ax.axvline(floor.iloc[0], color="k", ls="--", lw=0.8)
+        better = rows["better"].dropna().iloc[0] if rows["better"].notna().any() else ""
+        ax.set_title(f"{metric} ({better} is better)", fontsize=8)
+        ax.set_yticks(range(len(models)), [_label(m) for m in models], fontsize=7)
+        ax.set_ylim(-0.6, len(models) - 0.4)
+        ax.invert_yaxis()
+        ax.tick_params(axis="x", labelsize=7)
+    for ax in axes.ravel()[len(metrics) :]:
+        ax.set_axis_off()
+    n = int(summary["n_replicates"].max()) if len(summary) else 0
+    fig.suptitle(f"All metrics: mean and 95% CI over {n} replicate(s); dashed: real train vs real test")
     fig.tight_layout()
     return fig
 

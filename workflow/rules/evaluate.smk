@@ -22,6 +22,7 @@ rule evaluate_floor:
     params:
         label_column=config["label_column"],
         max_genes=config["evaluation"]["max_genes"],
+        against=config["evaluation"]["against"],
         seed=replicate_seed,
     script:
         "../scripts/evaluate_model.py"
@@ -52,6 +53,7 @@ rule evaluate_model:
     params:
         label_column=config["label_column"],
         max_genes=config["evaluation"]["max_genes"],
+        against=config["evaluation"]["against"],
         seed=replicate_seed,
     script:
         "../scripts/evaluate_model.py"

@@ -26,6 +26,7 @@ def main(
     label_column: str,
     max_genes: int,
     seed: int,
+    against: str = "test",
     samples: str | None = None,
     samples_metadata: str | None = None,
     history: str | None = None,
@@ -45,12 +46,15 @@ def main(
         hist = read_table(history)
         loss_column = next((c for c in ("loss", "generator_loss") if c in hist), None)
         loss = hist[loss_column].to_numpy() if loss_column else None
+    # against=train reproduces the original comparison, which scored on training data;
+    # privacy metrics are meaningless then (train is its own nearest neighbour).
+    reference, y_reference = (data.x_train, data.y_train) if against == "train" else (data.x_test, data.y_test)
     result = evaluate(
         data.x_train,
-        data.x_test,
+        reference,
         synth,
         y_train=data.y_train,
-        y_test=data.y_test,
+        y_test=y_reference,
         y_synth=y_synth,
         modules=module_of_gene.fillna("background").to_numpy(),
         loss_history=loss,

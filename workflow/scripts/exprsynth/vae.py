@@ -53,10 +53,10 @@ class VAE(nn.Module):
         self.to_mu = nn.Linear(hidden[-1], latent_dim)
         self.to_logvar = nn.Linear(hidden[-1], latent_dim)
         self.decoder = mlp([latent_dim + n_labels, *hidden, n_genes])
-        # log variance per gene; stays at 0 (unit variance) unless it is learned
-        self.log_var_x = nn.Parameter(
-            torch.zeros(n_genes), requires_grad=likelihood == "gaussian_learned_var"
-        )
+        # Log variance per gene; stays at 0 (unit variance) unless it is learned. The
+        # mse_mean reading has no likelihood, so it never learns or samples a variance.
+        self.learned_var = likelihood == "gaussian_learned_var" and reconstruction == "elbo"
+        self.log_var_x = nn.Parameter(torch.zeros(n_genes), requires_grad=self.learned_var)
 
     def encode(self, x: torch.Tensor, y: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
         h = self.encoder(with_labels(x, y, self.n_labels))
@@ -84,7 +84,7 @@ class VAE(nn.Module):
         device = self.log_var_x.device
         z = torch.randn(n, self.latent_dim, device=device)
         x = self.decode(z, None if y is None else y.to(device))
-        if self.likelihood == "gaussian_learned_var":
+        if self.learned_var:
             x = x + torch.randn_like(x) * torch.exp(0.5 * self.log_var_x)
         return x
 

@@ -30,6 +30,12 @@ def _batches(n: int, batch_size: int, device: torch.device):
             yield idx
 
 
+def _adam(params, device: torch.device, **kwargs) -> torch.optim.Adam:
+    """Adam with the fused kernel: one call per step instead of one per parameter tensor
+    (measured here: a VAE step on CPU took 2.0 ms instead of 3.3 ms)."""
+    return torch.optim.Adam(params, fused=device.type in ("cpu", "cuda"), **kwargs)
+
+
 def _check_finite(model: str, epoch: int, losses: dict[str, float], hint: str) -> None:
     bad = [k for k, v in losses.items() if not math.isfinite(v) and k != "wasserstein"]
     if bad:
@@ -51,7 +57,7 @@ def train_vae(
     progress: bool = True,
 ) -> pd.DataFrame:
     """Adam on the negative ELBO; returns one row per epoch (loss, reconstruction, kl, ...)."""
-    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    opt = _adam(model.parameters(), x.device, lr=lr)
     rows = []
     bar = tqdm(range(1, epochs + 1), desc="VAE", unit="epoch", disable=not progress, mininterval=1.0)
     for epoch in bar:
@@ -96,10 +102,8 @@ def train_gan(
     One epoch is one pass of the discriminator over the training data. Returns one row
     per epoch: discriminator_loss, generator_loss and (WGAN-GP) the Wasserstein estimate.
     """
-    opt_g = torch.optim.Adam(model.generator.parameters(), lr=lr, betas=betas)
-    opt_d = torch.optim.Adam(
-        model.discriminator.parameters(), lr=lr_discriminator or lr, betas=betas
-    )
+    opt_g = _adam(model.generator.parameters(), x.device, lr=lr, betas=betas)
+    opt_d = _adam(model.discriminator.parameters(), x.device, lr=lr_discriminator or lr, betas=betas)
     # Batches are a multiple of the pack size, so packs never straddle a batch edge.
     batch_size = max(model.pack, batch_size - batch_size % model.pack)
     rows = []

@@ -35,9 +35,13 @@ class GaussianReference(nn.Module):
 
     @torch.no_grad()
     def sample(self, n: int, y: torch.Tensor | None = None) -> torch.Tensor:
-        k = torch.zeros(n, dtype=torch.long) if self.n_labels == 0 else y.cpu()
+        y = torch.zeros(n, dtype=torch.long) if self.n_labels == 0 else y.cpu()
         eps = torch.randn(n, self.n_genes)
-        return self.mean[k] + torch.einsum("nij,nj->ni", self.chol[k], eps)
+        out = torch.empty(n, self.n_genes)
+        for k in y.unique():  # one matrix product per label, never an n x genes x genes gather
+            rows = y == k
+            out[rows] = self.mean[k] + eps[rows] @ self.chol[k].T
+        return out
 
 
 class IndependentReference(nn.Module):

@@ -177,3 +177,26 @@ def test_mse_mean_reading_collapses_the_vae_and_the_elbo_does_not():
     assert std_mse > 0.9 and div < 0.1 * real_div
     std_mse, div, real_div = results["elbo"]
     assert std_mse < 0.2 and div > 0.7 * real_div
+
+
+def test_checkpoint_tensors_are_saved_on_cpu_and_load_with_map_location(data, tmp_path):
+    """A GPU-trained checkpoint must open on a CPU-only machine: weights are moved to CPU
+    before saving, and the loader maps any stored device to the requested one."""
+    gen = trained("vae", BASE["vae"], data)
+    path = tmp_path / "checkpoint.pt"
+    gen.save(path)
+    raw = torch.load(path, map_location="cpu", weights_only=True)
+    assert all(t.device.type == "cpu" for t in raw["state_dict"].values())
+    loaded = load_generator(path, map_location="cpu")
+    assert next(loaded.model.parameters()).device.type == "cpu"
+    assert loaded.sample(5).shape == (5, 12)
+
+
+def test_auto_device_falls_back_to_cpu_and_cuda_request_without_gpu_is_an_error():
+    from exprsynth.generator import resolve_device
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    assert resolve_device("auto").type == "cpu"
+    with pytest.raises(RuntimeError, match="no CUDA device"):
+        resolve_device("cuda")

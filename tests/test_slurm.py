@@ -13,13 +13,14 @@ import sys
 
 import pytest
 import yaml
-
 from conftest import ROOT, SNAKEMAKE, TINY_CONFIG, run_snakemake, write_config
 from slurm_cluster import SlurmCluster, ensure_installed
 
 PROFILE = ROOT / "profiles" / "slurm"
 
-pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the local SLURM cluster needs Linux")
+pytestmark = pytest.mark.skipif(
+    not sys.platform.startswith("linux"), reason="the local SLURM cluster needs Linux"
+)
 
 
 @pytest.fixture(scope="module")
@@ -68,7 +69,9 @@ def test_slurm_run_matches_local_run(slurm_cluster, tiny_run, tmp_path, monkeypa
 
     # Only what is compared below (samples and metrics of every model): compare_models and
     # plot_figures would add two more scheduler round trips (~45 s) to an already slow test.
-    targets = sorted(str(p.relative_to(tiny_run)) for p in (tiny_run / "results" / "metrics").glob("*/rep0.csv"))
+    targets = sorted(
+        str(p.relative_to(tiny_run)) for p in (tiny_run / "results" / "metrics").glob("*/rep0.csv")
+    )
     assert targets, "the local run wrote no results/metrics/*/rep0.csv"
 
     proc = run_snakemake(
@@ -91,9 +94,9 @@ def test_slurm_run_matches_local_run(slurm_cluster, tiny_run, tmp_path, monkeypa
     )
 
     # The jobs really went through the scheduler (finished jobs stay listed for MinJobAge).
+    # A FAILED entry may sit beside them when the profile's `retries` rescued a job.
     states = slurm_cluster.run("squeue", "--noheader", "--states=all", "--format=%T").stdout.split()
-    assert len(states) >= 10, f"expected the workflow's jobs in squeue, got {states}\n{proc.stderr[-3000:]}"
-    assert set(states) == {"COMPLETED"}, states
+    assert states.count("COMPLETED") >= 10, f"expected the workflow's jobs in squeue: {states}"
 
     for kind in ("samples", "metrics"):
         local = {p.parent.name: p for p in (tiny_run / "results" / kind).glob("*/rep0.csv")}
@@ -101,4 +104,6 @@ def test_slurm_run_matches_local_run(slurm_cluster, tiny_run, tmp_path, monkeypa
         assert local, f"the local run wrote no results/{kind}/*/rep0.csv"
         assert sorted(slurm) == sorted(local), kind
         for name, path in local.items():
-            assert slurm[name].read_text() == path.read_text(), f"results/{kind}/{name}/rep0.csv differs"
+            assert slurm[name].read_text() == path.read_text(), (
+                f"results/{kind}/{name}/rep0.csv differs"
+            )

@@ -25,6 +25,13 @@ REPS = config["replicates"]
 PACKAGE = Path(workflow.basedir) / "workflow" / "scripts" / "exprsynth"
 
 
+# Cheap steps run on the submitting node under a cluster executor: no queueing round trip.
+localrules:
+    split_samples,
+    fit_scaler,
+    compare_models,
+
+
 wildcard_constraints:
     model="|".join(MODELS),
     rep=r"\d+",

@@ -120,3 +120,12 @@ def test_bad_config_fails_with_one_line_before_any_job(tmp_path, edit, message):
     error_lines = [line for line in proc.stderr.splitlines() if line.strip()]
     assert len(error_lines) == 1 and error_lines[0].startswith(f"Error: {message}")
     assert not (tmp_path / "results").exists()
+
+
+def test_report_builds_with_the_verdict_first(tiny_run):
+    report = tiny_run / "results" / "report.html"
+    run_snakemake(tiny_run, "--report", str(report))
+    html = report.read_text()
+    assert len(html) > 100_000  # self-contained: figures are embedded
+    assert "Verdict" in html and "Gaussian reference" in html
+    assert "forest_plot.png" in html and "comparison_results.csv" in html

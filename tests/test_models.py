@@ -41,7 +41,12 @@ VAE_OPTIONS = [
     {"reconstruction": "mse_mean"},
     {"kl_warmup_epochs": 2, "beta": 0.5},
 ]
-GAN_OPTIONS = [{"loss": "bce"}, {"loss": "wgan-gp", "critic_steps": 2, "clip_norm": None}, {"pack": 2}]
+GAN_OPTIONS = [
+    {"loss": "bce"},
+    {"loss": "wgan-gp", "critic_steps": 2, "clip_norm": None},
+    {"pack": 2},
+    {"output_noise": True},
+]
 BASE = {
     "vae": {"epochs": 2, "batch_size": 32, "lr": 1e-3, "latent_dim": 3, "hidden": [8]},
     "gan": {"epochs": 2, "batch_size": 32, "lr": 2e-4, "latent_dim": 3, "generator_hidden": [8], "discriminator_hidden": [8, 8]},

@@ -12,12 +12,26 @@ from torch.nn import functional as F
 from .layers import mlp, with_labels
 
 
+class LearnedNoise(nn.Module):
+    """Adds per-gene Gaussian noise with a learned scale (initialised at 1)."""
+
+    def __init__(self, n: int):
+        super().__init__()
+        self.log_sigma = nn.Parameter(torch.zeros(n))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + torch.randn_like(x) * self.log_sigma.exp()
+
+
 class GAN(nn.Module):
     """Generator noise -> hidden -> genes; discriminator genes -> hidden -> 1 logit.
 
     loss: "bce" (sigmoid cross-entropy with label smoothing, 0.9 real / 0.1 fake, as
     described) or "wgan-gp" (Wasserstein critic, gradient penalty). pack > 1 lets the
     discriminator judge `pack` samples at once (PacGAN), which penalises mode collapse.
+    output_noise adds learned per-gene noise after the generator's last layer: without it
+    every sample lies on a manifold no wider than the last hidden layer, while expression
+    data carry independent noise in every gene (the VAE's learned variance, for the GAN).
     """
 
     def __init__(
@@ -34,6 +48,7 @@ class GAN(nn.Module):
         real_label: float = 0.9,
         fake_label: float = 0.1,
         gp_weight: float = 10.0,
+        output_noise: bool = False,
     ):
         super().__init__()
         if loss not in ("bce", "wgan-gp"):
@@ -42,6 +57,8 @@ class GAN(nn.Module):
         self.loss_kind, self.pack = loss, pack
         self.real_label, self.fake_label, self.gp_weight = real_label, fake_label, gp_weight
         self.generator = mlp([latent_dim + n_labels, *generator_hidden, n_genes])
+        if output_noise:
+            self.generator.append(LearnedNoise(n_genes))
         # The sigmoid is folded into the BCE loss (numerically safer); the WGAN critic has none.
         self.discriminator = mlp(
             [(n_genes + n_labels) * pack, *discriminator_hidden, 1],

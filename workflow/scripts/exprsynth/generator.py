@@ -38,6 +38,7 @@ _ARCHITECTURE_KEYS = {
         "real_label",
         "fake_label",
         "gp_weight",
+        "output_noise",
     ),
     "gaussian": (),
     "independent": ("n_train",),

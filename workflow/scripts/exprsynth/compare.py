@@ -89,7 +89,17 @@ def _verdict(rows: pd.DataFrame, contenders: tuple[str, str]) -> dict:
 
 
 # Metrics quoted in the verdict's table, in this order.
-HEADLINE = ["c2st_gbt", "gamma", "log2_var_ratio", "recall", "precision", "tstr_auroc", "dcr_ratio", "near_copy_rate"]
+HEADLINE = [
+    "c2st_gbt",
+    "gamma",
+    "log2_var_ratio",
+    "recall",
+    "precision",
+    "tstr_auroc",
+    "dcr_ratio",
+    "near_copy_rate",
+    "mia_auroc",
+]
 NAMES = {"vae": "VAE", "gan": "GAN", "gaussian": "Gaussian reference", "independent": "independent reference"}
 
 
@@ -123,9 +133,9 @@ def verdict_rst(summary: pd.DataFrame, contenders: tuple[str, str] = ("vae", "ga
         ]
     for m in contenders:
         if wins[m]:
-            lines.append(f"- **{NAMES[m]} wins** on {len(wins[m])} metrics: {', '.join(wins[m])}.")
+            lines.append(f"- **{NAMES[m]} wins** on {_count(wins[m])}: {', '.join(wins[m])}.")
     if unclear:
-        lines.append(f"- **No clear winner** on {len(unclear)} metrics: {', '.join(unclear)}.")
+        lines.append(f"- **No clear winner** on {_count(unclear)}: {', '.join(unclear)}.")
     lines.append("")
     references = [m for m in summary.model.unique() if m not in contenders]
     for ref in references:
@@ -164,6 +174,10 @@ def verdict_rst(summary: pd.DataFrame, contenders: tuple[str, str] = ("vae", "ga
     lines += _rst_table(header, rows)
     lines += ["", "Every metric with its interval is in ``comparison_results.csv`` and the forest plot."]
     return "\n".join(lines) + "\n"
+
+
+def _count(metrics: list[str]) -> str:
+    return f"{len(metrics)} metric{'s' if len(metrics) != 1 else ''}"
 
 
 def _rst_table(header: list[str], rows: list[list[str]]) -> list[str]:

@@ -17,7 +17,7 @@ SNAKEMAKE = Path(sys.executable).with_name("snakemake")
 # Small enough that the whole workflow runs in well under a minute on 2 cores.
 TINY_CONFIG = {
     "seed": 7,
-    "replicates": [0],
+    "replicates": [0, 1],  # two, so CIs, paired tests and replicate ids other than 0 are exercised
     "device": "cpu",
     "simulate": {
         "n_samples": 120,

@@ -45,3 +45,27 @@ def test_lower_is_better_and_closer_to_floor_orientations():
     # diversity: the floor is 10; gan overshoots by more than vae undershoots
     s = summarise(table({"vae": [9.0, 9.1, 8.9], "gan": [14.0, 14.2, 13.9]}, metric="diversity", floor=10.0))
     assert s["winner"].iloc[0] == "vae"
+
+
+def test_constant_difference_needs_three_replicates_to_count():
+    from exprsynth.compare import paired_test
+
+    assert np.isnan(paired_test(np.array([0.5, 0.6]), np.array([0.495, 0.595])))
+    assert paired_test(np.array([0.5, 0.6, 0.7]), np.array([0.4, 0.5, 0.6])) == 0.0
+    assert paired_test(np.array([0.5, 0.6]), np.array([0.5, 0.6])) == 1.0
+
+
+def test_verdict_names_winners_and_where_references_win():
+    from exprsynth.compare import verdict_rst
+
+    per_rep = pd.concat(
+        [
+            table({"vae": [0.70, 0.72, 0.71], "gan": [0.95, 0.96, 0.97], "gaussian": [0.60, 0.61, 0.62]}, "c2st_gbt", 0.5),
+            table({"vae": [0.85, 0.86, 0.84], "gan": [0.60, 0.62, 0.61], "gaussian": [0.80, 0.81, 0.79]}, "gamma", 0.9),
+        ]
+    )
+    text = verdict_rst(summarise(per_rep))
+    assert "**3 replicates**" in text
+    assert "**VAE wins** on 2 metrics: c2st_gbt, gamma." in text
+    assert "**Gaussian reference** beats both VAE and GAN on: c2st_gbt." in text
+    assert "0.71 [" in text  # VAE's c2st mean with its interval

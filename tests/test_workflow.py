@@ -45,8 +45,13 @@ def test_every_output_exists_and_is_sane(tiny_run):
     vae_history = pd.read_csv(r / "models/vae/rep0/history.csv")
     assert {"reconstruction", "kl", "active_units"} <= set(vae_history.columns)
 
+    assert (r / "split/rep1.tsv").exists() and (r / "metrics/gan/rep1.csv").exists()
+    assert not (r / "split/rep0.tsv").read_bytes() == (r / "split/rep1.tsv").read_bytes()
+    per_replicate = pd.read_csv(r / "comparison_results_per_replicate.csv")
+    assert sorted(per_replicate["replicate"].unique()) == [0, 1]
     summary = pd.read_csv(r / "comparison_results.csv")
     assert len(summary) == len(METRICS) * len(MODELS)
+    assert (summary["n_replicates"].max() == 2) and summary["ci_low"].notna().any()
     assert {"metric", "model", "mean", "ci_low", "ci_high", "n_replicates", "floor", "better", "winner"} <= set(summary.columns)
     c2st = summary[summary.metric == "c2st_gbt"]["mean"]
     assert c2st.between(0, 1).all()
@@ -73,9 +78,7 @@ def test_editing_vae_epochs_reruns_only_the_vae_branch(tiny_run, tmp_path):
     work = edited_copy(tiny_run, tmp_path, lambda c: c["vae"].update(epochs=4))
     jobs = planned_jobs(run_snakemake(work, "-n", "--cores", "2").stdout)
     assert jobs == {
-        ("train_model", "model=vae, rep=0"),
-        ("generate_samples", "model=vae, rep=0"),
-        ("evaluate_model", "model=vae, rep=0"),
+        *[(rule, f"model=vae, rep={rep}") for rule in ("train_model", "generate_samples", "evaluate_model") for rep in (0, 1)],
         ("compare_models", ""),
         ("plot_figures", ""),
     }
@@ -127,5 +130,6 @@ def test_report_builds_with_the_verdict_first(tiny_run):
     run_snakemake(tiny_run, "--report", str(report))
     html = report.read_text()
     assert len(html) > 100_000  # self-contained: figures are embedded
-    assert "Verdict" in html and "Gaussian reference" in html
+    # the verdict (results/verdict.rst) is the report's description, i.e. its first page
+    assert "over <strong>2 replicates</strong>" in html and "Gaussian reference" in html
     assert "forest_plot.png" in html and "comparison_results.csv" in html

@@ -37,7 +37,9 @@ def paired_test(a: np.ndarray, b: np.ndarray) -> float:
     if len(d) < 2:
         return float("nan")
     if np.all(d == d[0]):
-        return 0.0 if d[0] != 0 else 1.0
+        # No spread to test against: identical results are no difference, and a constant
+        # difference counts only when it held in at least three replicates.
+        return 1.0 if d[0] == 0 else (0.0 if len(d) >= 3 else float("nan"))
     return float(stats.ttest_rel(a[ok], b[ok]).pvalue)
 
 
@@ -151,7 +153,7 @@ def verdict_rst(summary: pd.DataFrame, contenders: tuple[str, str] = ("vae", "ga
         if beaten:
             lines.append(f"- The **{NAMES.get(ref, ref)}** beats both {NAMES[a]} and {NAMES[b]} on: {', '.join(beaten)}.")
         else:
-            lines.append(f"- The **{NAMES.get(ref, ref)}** beats neither deep model on any metric.")
+            lines.append(f"- The **{NAMES.get(ref, ref)}** beats both {NAMES[a]} and {NAMES[b]} on no metric.")
     lines += ["", "Headline metrics (mean [95% CI]; floor = real training vs real test samples):", ""]
     models = list(summary.model.unique())
     header = ["metric", "better", "floor", *[NAMES.get(m, m) for m in models], "winner (p)"]

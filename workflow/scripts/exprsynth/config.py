@@ -17,6 +17,10 @@ def validate_config(config: dict, schema_path: str | Path) -> dict:
 
     schema = yaml.safe_load(Path(schema_path).read_text())
     _fill_defaults(config, schema)
+    # `--config replicates=[1,3]` arrives as strings; accept whole numbers written either way.
+    reps = config.get("replicates")
+    if isinstance(reps, list):
+        config["replicates"] = [int(r) if isinstance(r, str) and r.strip().isdigit() else r for r in reps]
     errors = sorted(jsonschema.Draft202012Validator(schema).iter_errors(config), key=_depth)
     if errors:
         raise ConfigError(_describe(errors[0]))

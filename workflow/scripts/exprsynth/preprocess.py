@@ -34,9 +34,11 @@ class Scaler:
     @classmethod
     def fit(cls, x: np.ndarray, *, log1p: bool) -> Scaler:
         z = np.log1p(x) if log1p else np.asarray(x, dtype=np.float64)
-        scale = z.std(axis=0)
-        scale[scale == 0] = 1.0  # a constant gene stays constant instead of dividing by 0
-        return cls(log1p=log1p, mean=z.mean(axis=0), scale=scale)
+        mean, scale = z.mean(axis=0), z.std(axis=0)
+        # A gene constant in train stays constant instead of dividing by ~0; rounding leaves
+        # the std of a constant non-zero column at ~1e-16, not exactly 0.
+        scale[scale <= 1e-12 * np.maximum(1.0, np.abs(mean))] = 1.0
+        return cls(log1p=log1p, mean=mean, scale=scale)
 
     def transform(self, x: np.ndarray) -> np.ndarray:
         z = np.log1p(x) if self.log1p else np.asarray(x, dtype=np.float64)

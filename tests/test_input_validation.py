@@ -557,16 +557,51 @@ def test_workflow_on_a_csv_file(tmp_path):
     assert "Nothing to be done" in run_snakemake(tmp_path, "-n", "results/comparison_results.csv").stdout
 
 
+def single_cell_counts(n=60, g=12, seed=1):
+    """Counts with about 60% exact zeros, like single-cell data (no gene all zero)."""
+    df = counts(n, g, seed).astype(float)
+    df[np.random.default_rng(seed).random(df.shape) < 0.6] = 0.0
+    return df
+
+
 def test_workflow_on_a_sparse_h5ad_file(tmp_path):
-    df = sparse_counts(n=60, g=12)
+    """Single-cell-like .h5ad in: zero inflation turns on (auto), samples come out as .h5ad too."""
+    df = single_cell_counts()
     write_h5ad(tmp_path / "cohort.h5ad", df, {"condition": ["a", "b", "b"] * 20})
     config = workflow_config(source="cohort.h5ad")
-    config.update(label_column="condition", models=["gan", "independent"])
+    config.update(label_column="condition", models=["vae", "gan"])
     write_config(tmp_path, config)
     run_snakemake(tmp_path, "--cores", "2", "results/comparison_results.csv")
     written = pd.read_csv(tmp_path / "results/data/gene_expression_data.csv", index_col=0)
     np.testing.assert_array_equal(written.to_numpy(), df.to_numpy())
-    assert set(pd.read_csv(tmp_path / "results/comparison_results.csv").model) == {"gan", "independent"}
+    real_zeros = (df.to_numpy() == 0).mean()
+    assert 0.5 < real_zeros < 0.7
+    for model in ("vae", "gan"):
+        assert f"{model}: zero inflation on" in (tmp_path / f"logs/train_model/{model}/rep0.log").read_text()
+        samples = tmp_path / f"results/samples/{model}/rep0"
+        csv = pd.read_csv(f"{samples}.csv", index_col=0)
+        meta = pd.read_csv(f"{samples}_metadata.csv")
+        assert abs((csv.to_numpy() == 0).mean() - real_zeros) < 0.2  # exact zeros, at about the real rate
+        # the .h5ad holds the same samples: through the project's reader, and its obs by hand
+        values, obs = load_h5ad(f"{samples}.h5ad", label_column="condition")
+        assert list(values.columns) == list(df.columns) and list(values.index) == list(csv.index)
+        np.testing.assert_allclose(values.to_numpy(), csv.to_numpy(), rtol=1e-5)  # CSV: 6 digits
+        assert list(obs["condition"]) == list(meta["condition"])
+        with h5py.File(f"{samples}.h5ad") as f:
+            assert [c.decode() for c in f["obs/source/categories"][()]] == [model]
+        metrics = pd.read_csv(tmp_path / f"results/metrics/{model}/rep0.csv").set_index("metric")
+        assert metrics.loc["zero_fraction_gene", "value"] < 0.2
+        assert metrics.loc["zero_fraction_gene", "floor"] < 0.2
+        assert np.isfinite(metrics.loc["zero_fraction_sample_ks", ["value", "floor"]].to_numpy()).all()
+    summary = pd.read_csv(tmp_path / "results/comparison_results.csv")
+    assert set(summary.model) == {"vae", "gan"}
+    assert {"zero_fraction_gene", "zero_fraction_sample_ks"} <= set(summary.metric)
+
+
+def load_h5ad(path, label_column):
+    from exprsynth.io import read_h5ad
+
+    return read_h5ad(path, open_hdf5=h5py.File, transform="none", label_column=label_column)
 
 
 def test_bad_input_stops_the_workflow_before_any_training(tmp_path):

@@ -1,3 +1,14 @@
+from exprsynth.io import data_format  # noqa: E402
+
+# Samples are also written as .h5ad when the input was .h5ad (docs/own-data.md).
+H5AD_SAMPLES = config["data"]["source"] != "simulate" and (
+    data_format(config["data"]["source"], config["data"]["format"]) == "h5ad"
+)
+SAMPLE_OUTPUTS = (
+    {"h5ad": "results/samples/{model}/rep{rep}.h5ad"} if H5AD_SAMPLES else {}
+)
+
+
 rule generate_samples:
     input:
         model="results/models/{model}/rep{rep}/checkpoint.pt",
@@ -6,6 +17,7 @@ rule generate_samples:
             "generator.py", "vae.py", "gan.py", "reference.py", "layers.py", "io.py"
         ),
     output:
+        **SAMPLE_OUTPUTS,
         samples="results/samples/{model}/rep{rep}.csv",
         metadata="results/samples/{model}/rep{rep}_metadata.csv",
     log:

@@ -58,6 +58,9 @@ def main(
         y_synth=y_synth,
         modules=module_of_gene.fillna("background").to_numpy(),
         loss_history=loss,
+        # Each gene's expression 0 in the scaled space, for the zero-fraction metrics.
+        zero_value=fitted.transform(np.zeros((1, len(data.genes))))[0],
+        zero_clipped=fitted.log1p,
         max_genes=max_genes,
         seed=seed,
     )

@@ -1,4 +1,8 @@
-"""Rule generate_samples: draw synthetic profiles from a checkpoint, in expression units."""
+"""Rule generate_samples: draw synthetic profiles from a checkpoint, in expression units.
+
+When the input was .h5ad, the samples are also written as .h5ad: var_names the genes,
+obs the label column (conditional models) and `source`, the generator.
+"""
 
 import sys
 
@@ -6,17 +10,32 @@ import pandas as pd
 import torch
 
 from exprsynth.generator import load_generator
-from exprsynth.io import write_csv
+from exprsynth.io import write_csv, write_h5ad
 
 
-def main(*, model: str, expression: str, samples: str, metadata: str, n_samples: int | None, seed: int, threads: int = 1) -> None:
+def main(
+    *,
+    model: str,
+    expression: str,
+    samples: str,
+    metadata: str,
+    n_samples: int | None,
+    seed: int,
+    h5ad: str | None = None,
+    threads: int = 1,
+) -> None:
     torch.set_num_threads(threads)
     generator = load_generator(model)
     n = n_samples or len(pd.read_csv(expression, usecols=[0]))
     expr, meta = generator.generate(n, seed=seed, prefix=generator.kind.upper())
     write_csv(expr, samples, index=True)
     write_csv(meta, metadata)
-    print(f"{generator.kind}: wrote {n} samples", file=sys.stderr)
+    if h5ad:
+        import h5py  # only .h5ad input asks for .h5ad output (envs/torch.yaml provides it)
+
+        write_h5ad(h5ad, expr, meta.set_index("sample_id"), h5py=h5py)
+    zeros = float((expr.to_numpy() == 0).mean())
+    print(f"{generator.kind}: wrote {n} samples ({zeros:.1%} of values are zeros)", file=sys.stderr)
 
 
 if "snakemake" in globals():
@@ -26,6 +45,7 @@ if "snakemake" in globals():
         expression=snakemake.input.expression,
         samples=snakemake.output.samples,
         metadata=snakemake.output.metadata,
+        h5ad=snakemake.output.get("h5ad"),
         threads=snakemake.threads,
         **snakemake.params,
     )

@@ -6,7 +6,13 @@ import time
 
 import torch
 
-from exprsynth.generator import TrainedGenerator, fit_model
+from exprsynth.generator import (
+    ZERO_INFLATION_THRESHOLD,
+    TrainedGenerator,
+    fit_model,
+    zero_fraction,
+    zero_values,
+)
 from exprsynth.io import read_expression, read_scaler, read_table, write_csv
 from exprsynth.preprocess import split_data
 
@@ -37,12 +43,28 @@ def main(
         label_column if conditional else None,
     )
     n_labels = len(data.label_levels)
+    zero_value = zero_values(fitted_scaler, len(data.genes))
+    zeros = zero_fraction(data.x_train, zero_value)
     start = time.perf_counter()
     net, architecture, hist = fit_model(
-        model, data.x_train, data.y_train, n_labels, hparams, seed=seed, device=device
+        model,
+        data.x_train,
+        data.y_train,
+        n_labels,
+        hparams,
+        seed=seed,
+        device=device,
+        zero_value=zero_value,
     )
     seconds = time.perf_counter() - start
     print(f"{model}: trained in {seconds:.1f} s on {len(data.x_train)} samples", file=sys.stderr)
+    if "zero_inflation" in architecture:
+        print(
+            f"{model}: zero inflation {'on' if architecture['zero_inflation'] else 'off'} "
+            f"(zero_inflation: {hparams.get('zero_inflation', 'auto')}; {zeros:.1%} of training "
+            f"values are zeros, auto threshold {ZERO_INFLATION_THRESHOLD:.0%})",
+            file=sys.stderr,
+        )
     counts = [int((data.y_train == k).sum()) for k in range(n_labels)]
     trained = TrainedGenerator(
         kind=model,
@@ -58,6 +80,7 @@ def main(
             "seed": seed,
             "device": device,
             "training_seconds": seconds,
+            "zero_fraction_train": zeros,
             "hparams": {k: v for k, v in hparams.items() if v is not None},
             "versions": {"python": platform.python_version(), "torch": str(torch.__version__)},
         },

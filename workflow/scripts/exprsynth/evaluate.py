@@ -44,6 +44,8 @@ def evaluate(
     y_synth: np.ndarray | None = None,
     modules: np.ndarray | None = None,
     loss_history: np.ndarray | None = None,
+    zero_value: np.ndarray | None = None,
+    zero_clipped: bool = True,
     max_genes: int = 2000,
     seed: int = 0,
 ) -> Evaluation:
@@ -51,6 +53,9 @@ def evaluate(
 
     The floor puts the training split where the synthetic set goes (and, for privacy,
     the test samples themselves, each compared with the other test samples).
+    zero_value: each gene's zero in the scaled space (the zero-fraction metrics are NaN
+    without it); zero_clipped: the scaler's inverse clips at zero (log1p), so values below
+    the zero value are zeros too.
     """
     floor = synth is None
     if floor:
@@ -64,6 +69,13 @@ def evaluate(
     v["diversity"] = M.diversity(synth, seed=seed)
     v["ks_mean"] = M.ks_mean(test, synth)
     v["log2_var_ratio"] = M.log2_var_ratio(test, synth)
+    if zero_value is None:
+        v["zero_fraction_gene"] = v["zero_fraction_sample_ks"] = float("nan")
+    else:
+        v["zero_fraction_gene"] = M.zero_fraction_gene(test, synth, zero_value, clipped=zero_clipped)
+        v["zero_fraction_sample_ks"] = M.zero_fraction_sample_ks(
+            test, synth, zero_value, clipped=zero_clipped
+        )
 
     genes = pair_genes(train, max_genes)
     tr, te, sy = train[:, genes], test[:, genes], synth[:, genes]

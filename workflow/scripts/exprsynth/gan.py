@@ -10,6 +10,11 @@ from torch import nn
 from torch.nn import functional as F
 
 from .layers import mlp, with_labels
+from .vae import init_zero_logit, register_zero_value
+
+
+# Temperature of the relaxed Bernoulli gate (zero inflation): lower is closer to hard.
+GATE_TEMPERATURE = 0.5
 
 
 class LearnedNoise(nn.Module):
@@ -32,6 +37,14 @@ class GAN(nn.Module):
     output_noise adds learned per-gene noise after the generator's last layer: without it
     every sample lies on a manifold no wider than the last hidden layer, while expression
     data carry independent noise in every gene (the VAE's learned variance, for the GAN).
+    zero_inflation adds a learned gate: from the generator's last hidden layer, a logit per
+    gene of P(entry is zero); a drawn gate sets the entry to its gene's zero value
+    (zero_value: (transform(0) - mean) / scale per gene), an exact zero once transformed
+    back. The gate is a relaxed Bernoulli with a straight-through estimator: hard 0/1 in
+    the forward pass, so the discriminator sees exact zeros as in the data, and the
+    gradient of the relaxed sample reaches the logits. The other values are clamped from
+    below at the zero value (straight-through as well): the workflow's log1p inverse maps
+    anything below to zero anyway, and the discriminator should see what the output holds.
     """
 
     def __init__(
@@ -49,6 +62,8 @@ class GAN(nn.Module):
         fake_label: float = 0.1,
         gp_weight: float = 10.0,
         output_noise: bool = False,
+        zero_inflation: bool = False,
+        zero_value: list[float] | None = None,
     ):
         super().__init__()
         if loss not in ("bce", "wgan-gp"):
@@ -65,10 +80,35 @@ class GAN(nn.Module):
             activation=lambda: nn.LeakyReLU(0.2),
             dropout={0: dropout, 1: dropout},
         )
+        self.zero_inflation = bool(zero_inflation)
+        if self.zero_inflation:
+            register_zero_value(self, zero_value, n_genes)
+            self.to_zero_logit = nn.Linear(generator_hidden[-1], n_genes)
+            # Where the generator's trunk ends: its last Linear (then, maybe, LearnedNoise).
+            self._head = max(i for i, m in enumerate(self.generator) if isinstance(m, nn.Linear))
 
     def generate(self, n: int, y: torch.Tensor | None) -> torch.Tensor:
         noise = torch.randn(n, self.latent_dim, device=self._device())
-        return self.generator(with_labels(noise, y, self.n_labels))
+        h = with_labels(noise, y, self.n_labels)
+        if not self.zero_inflation:
+            return self.generator(h)
+        h = self.generator[: self._head](h)
+        out = self.generator[self._head :](h)
+        out = out + (torch.maximum(out, self.zero_value) - out).detach()
+        # Relaxed Bernoulli: logistic noise added to the logit; the hard gate (soft > 0.5)
+        # is 1 with probability sigmoid(logit), the soft one carries the gradient (its
+        # forward value is exactly 0, so gated entries are exactly the zero value).
+        logit = self.to_zero_logit(h)
+        u = torch.rand_like(logit).clamp(1e-6, 1 - 1e-6)
+        soft = torch.sigmoid((logit + torch.log(u) - torch.log1p(-u)) / GATE_TEMPERATURE)
+        zero_value = self.zero_value.expand_as(out)
+        hard = torch.where(soft > 0.5, zero_value, out)
+        return hard + (soft - soft.detach()) * (zero_value - out)
+
+    @torch.no_grad()
+    def init_zero_rate(self, rate: torch.Tensor) -> None:
+        """Start the gate at each gene's zero rate in the training data."""
+        init_zero_logit(self.to_zero_logit, rate)
 
     def critic(self, x: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
         """Discriminator logits, one per pack of `pack` consecutive rows."""

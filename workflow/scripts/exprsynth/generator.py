@@ -25,6 +25,12 @@ from .vae import VAE
 MODELS = ("vae", "gan", "gaussian", "independent")
 CHECKPOINT_FORMAT = "exprsynth-checkpoint/1"
 
+# zero_inflation: auto turns the zero-inflated outputs on when more than this share of the
+# training values are exact zeros in expression units (single-cell data: 60-90%; bulk
+# RNA-seq and the simulated cohort: few or none).
+ZERO_INFLATION_THRESHOLD = 0.30
+ZERO_TOLERANCE = 1e-5  # scaled units; as vae.ZERO_TOLERANCE
+
 # Keys of a model's config section that shape the network (the rest steer training).
 _ARCHITECTURE_KEYS = {
     "vae": ("latent_dim", "hidden", "likelihood", "reconstruction", "beta"),
@@ -66,6 +72,29 @@ def resolve_device(device: str) -> torch.device:
     return torch.device(device)
 
 
+def zero_values(scaler: Scaler, n_genes: int) -> np.ndarray:
+    """Each gene's zero in the scaled space: where an expression value of 0 lands."""
+    return scaler.transform(np.zeros((1, n_genes)))[0]
+
+
+def zero_fraction(x: np.ndarray, zero_value: np.ndarray) -> float:
+    """Share of the entries of scaled data that are exact zeros in expression units."""
+    return float(np.mean(np.abs(x - np.asarray(zero_value)[None, :]) <= ZERO_TOLERANCE))
+
+
+def resolve_zero_inflation(setting, x: np.ndarray, zero_value: np.ndarray | None) -> bool:
+    """zero_inflation: true | false | auto (on above ZERO_INFLATION_THRESHOLD zeros)."""
+    if setting in (False, "false"):
+        return False
+    if setting in (True, "true"):
+        if zero_value is None:
+            raise ValueError("zero_inflation: true needs the per-gene zero_value")
+        return True
+    if setting != "auto":
+        raise ValueError(f"zero_inflation must be auto, true or false, not {setting!r}")
+    return zero_value is not None and zero_fraction(x, zero_value) > ZERO_INFLATION_THRESHOLD
+
+
 def fit_model(
     kind: str,
     x: np.ndarray,
@@ -76,14 +105,31 @@ def fit_model(
     seed: int,
     device: str = "auto",
     progress: bool = True,
+    zero_value: np.ndarray | None = None,
 ) -> tuple[nn.Module, dict, pd.DataFrame]:
-    """Train one generator on scaled data; returns (model on CPU, architecture, history)."""
+    """Train one generator on scaled data; returns (model on CPU, architecture, history).
+
+    zero_value: each gene's zero in the scaled space (`zero_values(scaler, n_genes)`). The
+    VAE and the GAN use it when hparams' zero_inflation (default auto) turns on; it is then
+    stored in the architecture, as plain floats, so the checkpoint rebuilds the model.
+    """
     torch.manual_seed(seed)
     dev = resolve_device(device) if kind in ("vae", "gan") else torch.device("cpu")
     architecture = {k: hparams[k] for k in _ARCHITECTURE_KEYS[kind] if k in hparams}
     if kind == "independent":
         architecture["n_train"] = len(x)
+    if kind in ("vae", "gan"):
+        setting = hparams.get("zero_inflation", "auto")
+        if kind == "vae" and hparams.get("reconstruction") == "mse_mean" and setting == "auto":
+            setting = False  # the mse_mean reading has no likelihood to add the hurdle to
+        on = resolve_zero_inflation(setting, x, zero_value)
+        architecture["zero_inflation"] = on
+        if on:
+            architecture["zero_value"] = [float(v) for v in zero_value]
     model = build_model(kind, x.shape[1], n_labels, architecture).to(dev)
+    if architecture.get("zero_inflation"):
+        zero = np.abs(x - np.asarray(zero_value)[None, :]) <= ZERO_TOLERANCE
+        model.init_zero_rate(torch.as_tensor(zero.mean(axis=0)))
     xt = torch.as_tensor(x, dtype=torch.float32, device=dev)
     yt = None if n_labels == 0 else torch.as_tensor(y, dtype=torch.long, device=dev)
     if kind == "vae":
@@ -170,7 +216,12 @@ class TrainedGenerator:
         """(expression, metadata): metadata has sample_id, the label column and `source`."""
         z, y = self.sample_scaled(n, label=label, seed=seed)
         ids = pd.Index([f"{prefix}_{i + 1:05d}" for i in range(n)], name="sample_id")
-        expr = pd.DataFrame(self.scaler.inverse_transform(z), index=ids, columns=self.genes)
+        values = self.scaler.inverse_transform(z)
+        if self.architecture.get("zero_inflation"):
+            # The model's zeros sit at the float32 zero value: make them exact zeros.
+            zero = np.asarray(self.architecture["zero_value"])[None, :]
+            values[np.abs(z - zero) <= ZERO_TOLERANCE] = 0.0
+        expr = pd.DataFrame(values, index=ids, columns=self.genes)
         meta = pd.DataFrame({"sample_id": ids, "source": self.kind})
         if y is not None:
             meta.insert(1, self.label_column, [self.label_levels[i] for i in y])

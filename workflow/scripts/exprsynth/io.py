@@ -729,3 +729,52 @@ def _h5_column(f, node, path, key: str) -> pd.Series | np.ndarray:
         f"{path}: {key} is stored as {encoding or 'an unknown group'}, which this reader does "
         f"not know; give the labels in data.metadata instead"
     )
+
+
+# --- writing .h5ad (synthetic samples, when the input was .h5ad) ---------------------------
+
+
+def write_h5ad(path: str | Path, expression: pd.DataFrame, obs: pd.DataFrame, *, h5py) -> None:
+    """Samples x genes as an AnnData file (on-disk format 0.1.0), written with h5py.
+
+    X is dense float32; obs_names are the expression's index, var_names its columns; every
+    obs column is written as a categorical of strings (as anndata writes string columns).
+    h5py: the module, passed by the caller so that this module imports no HDF5 library.
+    The layout is the one `read_h5ad` above reads and `anndata.read_h5ad` opens.
+    """
+    strings = h5py.string_dtype()
+
+    def string_array(group, name: str, values) -> None:
+        data = np.array([str(v) for v in values], dtype=object)
+        group.create_dataset(name, data=data, dtype=strings)
+        group[name].attrs.update({"encoding-type": "string-array", "encoding-version": "0.2.0"})
+
+    def dataframe(name: str, index, columns: dict) -> None:
+        group = f.create_group(name)
+        group.attrs.update(
+            {"encoding-type": "dataframe", "encoding-version": "0.2.0", "_index": "_index"}
+        )
+        if columns:
+            group.attrs.create("column-order", data=list(columns), dtype=strings)
+        else:
+            group.attrs["column-order"] = np.array([], dtype=np.float64)  # as anndata writes it
+        string_array(group, "_index", index)
+        for column, values in columns.items():
+            cat = pd.Categorical([str(v) for v in values])
+            node = group.create_group(column)
+            node.attrs.update(
+                {"encoding-type": "categorical", "encoding-version": "0.2.0", "ordered": False}
+            )
+            node.create_dataset("codes", data=np.asarray(cat.codes))
+            string_array(node, "categories", cat.categories)
+
+    if obs.index.tolist() != expression.index.tolist():
+        raise ValueError("write_h5ad: obs must have the expression's samples, in order")
+    with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
+        f.attrs.update({"encoding-type": "anndata", "encoding-version": "0.1.0"})
+        f.create_dataset("X", data=expression.to_numpy(dtype=np.float32))
+        f["X"].attrs.update({"encoding-type": "array", "encoding-version": "0.2.0"})
+        dataframe("obs", expression.index, {c: obs[c].tolist() for c in obs.columns})
+        dataframe("var", expression.columns, {})
+        for name in ("layers", "obsm", "varm", "obsp", "varp", "uns"):
+            f.create_group(name).attrs.update({"encoding-type": "dict", "encoding-version": "0.1.0"})

@@ -31,6 +31,8 @@ METRICS = [
     Metric("diversity", "closer-to-floor", "fidelity", "mean pairwise distance between samples"),
     Metric("ks_mean", "lower", "fidelity", "mean per-gene Kolmogorov-Smirnov statistic"),
     Metric("log2_var_ratio", "lower", "fidelity", "median |log2| per-gene variance ratio"),
+    Metric("zero_fraction_gene", "lower", "fidelity", "mean |difference| of per-gene zero fractions"),
+    Metric("zero_fraction_sample_ks", "lower", "fidelity", "KS statistic of per-sample zero fractions"),
     Metric("gamma", "higher", "structure", "agreement of gene-gene correlation distances"),
     Metric("corr_frobenius", "lower", "structure", "relative Frobenius error of the correlation matrix"),
     Metric("module_ari", "higher", "structure", "recovery of planted co-expression modules (ARI)"),
@@ -80,6 +82,36 @@ def ks_mean(real: np.ndarray, synth: np.ndarray) -> float:
 def log2_var_ratio(real: np.ndarray, synth: np.ndarray) -> float:
     eps = 1e-12
     return float(np.median(np.abs(np.log2((synth.var(0) + eps) / (real.var(0) + eps)))))
+
+
+# --- zeros ----------------------------------------------------------------------------
+#
+# A zero is an entry that is exactly 0 in expression units. In the scaled space it sits at
+# its gene's zero value, (transform(0) - mean) / scale. With a log1p scaler the inverse
+# transform clips at 0, so anything at or below the zero value is a zero ("clipped"); with
+# no transform only the zero value itself is.
+
+ZERO_TOLERANCE = 1e-6  # scaled units: real zeros land on the zero value exactly
+
+
+def zero_mask(x: np.ndarray, zero_value: np.ndarray, *, clipped: bool = True) -> np.ndarray:
+    """Entries of scaled data that are zeros in expression units."""
+    zv = np.asarray(zero_value, dtype=float)[None, :]
+    return x <= zv + ZERO_TOLERANCE if clipped else np.abs(x - zv) <= ZERO_TOLERANCE
+
+
+def zero_fraction_gene(real, synth, zero_value, *, clipped: bool = True) -> float:
+    """Mean over genes of |zero fraction in synth - zero fraction in real|, in [0, 1]."""
+    a = zero_mask(real, zero_value, clipped=clipped).mean(axis=0)
+    b = zero_mask(synth, zero_value, clipped=clipped).mean(axis=0)
+    return float(np.mean(np.abs(a - b)))
+
+
+def zero_fraction_sample_ks(real, synth, zero_value, *, clipped: bool = True) -> float:
+    """KS statistic between the per-sample zero fractions of real and synthetic samples."""
+    a = zero_mask(real, zero_value, clipped=clipped).mean(axis=1)
+    b = zero_mask(synth, zero_value, clipped=clipped).mean(axis=1)
+    return float(stats.ks_2samp(a, b).statistic)
 
 
 def diversity(x: np.ndarray, max_n: int = 500, seed: int = 0) -> float:

@@ -22,6 +22,11 @@ class VAELoss:
     kl: torch.Tensor  # KL(q(z|x) || N(0, I)) summed over latent dims, batch mean
 
 
+# An entry is a zero when it lies this close to its gene's zero value (scaled units). Real
+# zeros map to the zero value exactly; the margin only absorbs float32 rounding.
+ZERO_TOLERANCE = 1e-5
+
+
 class VAE(nn.Module):
     """Encoder n_genes -> hidden -> (mu, logvar) of the latent; decoder latent -> hidden -> genes.
 
@@ -29,6 +34,12 @@ class VAE(nn.Module):
     per gene, used again when sampling). reconstruction: "elbo" sums the log-likelihood
     over genes (the proper ELBO); "mse_mean" averages squared error over genes, the reading
     that lets the KL term win and collapses the model to the mean (kept to reproduce it).
+
+    zero_inflation adds a hurdle: beside the mean, the decoder predicts for every sample and
+    gene the probability that the entry is an exact zero. zero_value is each gene's zero in
+    the scaled space, (transform(0) - mean) / scale. Training adds a Bernoulli likelihood of
+    "is zero" and counts the Gaussian likelihood on the non-zero entries only; sampling
+    draws the Bernoulli and sets the drawn entries to the zero value.
     """
 
     def __init__(
@@ -41,6 +52,8 @@ class VAE(nn.Module):
         likelihood: str = "gaussian_learned_var",
         reconstruction: str = "elbo",
         beta: float = 1.0,
+        zero_inflation: bool = False,
+        zero_value: list[float] | None = None,
     ):
         super().__init__()
         if likelihood not in ("gaussian", "gaussian_learned_var"):
@@ -57,6 +70,14 @@ class VAE(nn.Module):
         # mse_mean reading has no likelihood, so it never learns or samples a variance.
         self.learned_var = likelihood == "gaussian_learned_var" and reconstruction == "elbo"
         self.log_var_x = nn.Parameter(torch.zeros(n_genes), requires_grad=self.learned_var)
+        # Created last, and only when on: without it the parameters (and their random
+        # initialisation) are exactly those of the plain VAE.
+        self.zero_inflation = bool(zero_inflation)
+        if self.zero_inflation:
+            if reconstruction != "elbo":
+                raise ValueError("vae zero_inflation needs reconstruction: elbo (a likelihood)")
+            register_zero_value(self, zero_value, n_genes)
+            self.to_zero_logit = nn.Linear(hidden[-1], n_genes)
 
     def encode(self, x: torch.Tensor, y: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
         h = self.encoder(with_labels(x, y, self.n_labels))
@@ -65,31 +86,82 @@ class VAE(nn.Module):
     def decode(self, z: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
         return self.decoder(with_labels(z, y, self.n_labels))
 
+    def decode_hurdle(self, z: torch.Tensor, y: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+        """(mean, logit of P(entry is zero)), both from the decoder's last hidden layer."""
+        h = self.decoder[:-1](with_labels(z, y, self.n_labels))
+        return self.decoder[-1](h), self.to_zero_logit(h)
+
+    def is_zero(self, x: torch.Tensor) -> torch.Tensor:
+        return (x - self.zero_value).abs() <= ZERO_TOLERANCE
+
     def loss(self, x: torch.Tensor, y: torch.Tensor | None, *, beta: float | None = None) -> VAELoss:
         mu, logvar = self.encode(x, y)
         z = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar)
-        x_hat = self.decode(z, y)
         kl = (-0.5 * (1 + logvar - mu.pow(2) - logvar.exp()).sum(dim=1)).mean()
+        if self.zero_inflation:
+            x_hat, zero_logit = self.decode_hurdle(z, y)
+        else:
+            x_hat = self.decode(z, y)
         if self.reconstruction == "mse_mean":
             rec = F.mse_loss(x_hat, x)
         else:
             nll = 0.5 * ((x - x_hat).pow(2) * torch.exp(-self.log_var_x) + self.log_var_x)
-            rec = (nll + 0.5 * math.log(2 * math.pi)).sum(dim=1).mean()
+            nll = nll + 0.5 * math.log(2 * math.pi)
+            if self.zero_inflation:
+                zero = self.is_zero(x)
+                bernoulli = F.binary_cross_entropy_with_logits(
+                    zero_logit, zero.to(x.dtype), reduction="none"
+                )
+                nll = bernoulli + torch.where(zero, torch.zeros_like(nll), nll)
+            rec = nll.sum(dim=1).mean()
         beta = self.beta if beta is None else beta
         return VAELoss(loss=rec + beta * kl, reconstruction=rec, kl=kl)
 
     @torch.no_grad()
     def sample(self, n: int, y: torch.Tensor | None = None) -> torch.Tensor:
-        """Draw z ~ N(0, I), decode; with a learned variance add x ~ N(mu(z), sigma^2)."""
+        """Draw z ~ N(0, I), decode; with a learned variance add x ~ N(mu(z), sigma^2).
+
+        With zero inflation, each entry is then set to its gene's zero value with the
+        decoded probability.
+        """
         device = self.log_var_x.device
         z = torch.randn(n, self.latent_dim, device=device)
-        x = self.decode(z, None if y is None else y.to(device))
+        y = None if y is None else y.to(device)
+        if self.zero_inflation:
+            x, zero_logit = self.decode_hurdle(z, y)
+        else:
+            x = self.decode(z, y)
         if self.learned_var:
             x = x + torch.randn_like(x) * torch.exp(0.5 * self.log_var_x)
+        if self.zero_inflation:
+            zero = torch.bernoulli(torch.sigmoid(zero_logit)).bool()
+            x = torch.where(zero, self.zero_value.expand_as(x), x)
         return x
+
+    @torch.no_grad()
+    def init_zero_rate(self, rate: torch.Tensor) -> None:
+        """Start the dropout head at each gene's zero rate in the training data."""
+        init_zero_logit(self.to_zero_logit, rate)
 
     @torch.no_grad()
     def active_units(self, x: torch.Tensor, y: torch.Tensor | None, threshold: float = 0.01) -> int:
         """Latent dims whose posterior mean varies across samples (Burda et al., 2016)."""
         mu, _ = self.encode(x, y)
         return int((mu.var(dim=0) > threshold).sum())
+
+
+def register_zero_value(module: nn.Module, zero_value, n_genes: int) -> None:
+    """The per-gene zero value as a buffer; not in the state dict (the architecture holds it)."""
+    if zero_value is None or len(zero_value) != n_genes:
+        raise ValueError(f"zero_inflation needs a zero_value for each of the {n_genes} genes")
+    module.register_buffer(
+        "zero_value", torch.as_tensor(zero_value, dtype=torch.float32), persistent=False
+    )
+
+
+@torch.no_grad()
+def init_zero_logit(layer: nn.Linear, rate: torch.Tensor) -> None:
+    """Bias = logit of the per-gene zero rate (kept inside [0.01, 0.99]), so the zero head
+    starts at the data's rates instead of 50%; training refines it per sample."""
+    rate = torch.as_tensor(rate, dtype=layer.bias.dtype, device=layer.bias.device)
+    layer.bias.copy_(torch.logit(rate.clamp(0.01, 0.99)))

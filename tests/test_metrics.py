@@ -126,3 +126,28 @@ def test_pair_metrics_use_a_bounded_gene_subset():
     genes = pair_genes(x, 10)
     assert list(genes) == list(range(40, 50))
     assert len(pair_genes(x, 100)) == 50
+
+
+def test_privacy_distances_are_best_at_the_floor_not_beyond(cohort, floor):
+    """Noise far from every record must not look 'more private' than real held-out data."""
+    from exprsynth.compare import summarise
+    import pandas as pd
+
+    noise = np.random.default_rng(0).normal(0, 3, cohort["train"].shape)
+    v = run(cohort, noise)
+    assert v["dcr_ratio"] > floor["dcr_ratio"]  # farther from train than held-out data is
+    rows = [
+        {"replicate": r, "model": m, "metric": "dcr_ratio", "value": val, "floor": floor["dcr_ratio"]}
+        for r in range(3)
+        for m, val in (("vae", floor["dcr_ratio"] - 0.002 * (r + 1)), ("gan", v["dcr_ratio"] + 0.001 * r))
+    ]
+    assert summarise(pd.DataFrame(rows))["winner"].iloc[0] == "vae"
+
+
+def test_tiny_cohorts_give_nan_or_fewer_folds_instead_of_crashing():
+    rng = np.random.default_rng(0)
+    real, synth = rng.normal(size=(4, 5)), rng.normal(size=(4, 5))
+    auc, _, _ = M.c2st_auroc(real, synth)
+    assert 0 <= auc <= 1
+    assert all(0 <= x <= 1 for x in M.knn_precision_recall_coverage(real, synth))
+    assert np.isnan(M.knn_precision_recall_coverage(real[:1], synth[:1])[0])

@@ -133,3 +133,12 @@ def test_report_builds_with_the_verdict_first(tiny_run):
     # the verdict (results/verdict.rst) is the report's description, i.e. its first page
     assert "over <strong>2 replicates</strong>" in html and "Gaussian reference" in html
     assert "forest_plot.png" in html and "comparison_results.csv" in html
+
+
+def test_numeric_looking_sample_ids_stay_text(tmp_path):
+    from exprsynth.io import read_expression, read_sample_ids
+
+    path = tmp_path / "x.csv"
+    path.write_text("sample_id,g1,g2\n001,1.5,2\n002,3,4\n010,5,6\n")
+    assert list(read_expression(path).index) == ["001", "002", "010"]
+    assert list(read_sample_ids(path)) == ["001", "002", "010"]

@@ -14,7 +14,14 @@ rule generate_samples:
         model="results/models/{model}/rep{rep}/checkpoint.pt",
         expression="results/data/gene_expression_data.csv",
         code=package_files(
-            "generator.py", "vae.py", "gan.py", "reference.py", "layers.py", "io.py"
+            "generator.py",
+            "training.py",
+            "vae.py",
+            "gan.py",
+            "reference.py",
+            "layers.py",
+            "preprocess.py",
+            "io.py",
         ),
     output:
         **SAMPLE_OUTPUTS,

@@ -6,11 +6,10 @@ obs the label column (conditional models) and `source`, the generator.
 
 import sys
 
-import pandas as pd
 import torch
 
 from exprsynth.generator import load_generator
-from exprsynth.io import write_csv, write_h5ad
+from exprsynth.io import read_sample_ids, write_csv, write_h5ad
 
 
 def main(
@@ -26,7 +25,7 @@ def main(
 ) -> None:
     torch.set_num_threads(threads)
     generator = load_generator(model)
-    n = n_samples or len(pd.read_csv(expression, usecols=[0]))
+    n = n_samples or len(read_sample_ids(expression))
     expr, meta = generator.generate(n, seed=seed, prefix=generator.kind.upper())
     write_csv(expr, samples, index=True)
     write_csv(meta, metadata)

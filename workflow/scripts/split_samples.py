@@ -2,17 +2,15 @@
 
 import sys
 
-import pandas as pd
-
-from exprsynth.io import read_table, write_csv
+from exprsynth.io import read_sample_ids, read_table, write_csv
 from exprsynth.preprocess import split_samples
 
 
 def main(*, expression: str, metadata: str, split: str, test_fraction: float, label_column: str, seed: int) -> None:
-    ids = pd.read_csv(expression, usecols=[0]).iloc[:, 0].astype(str)
+    ids = read_sample_ids(expression)
     meta = read_table(metadata).set_index("sample_id")
     labels = meta[label_column] if label_column else None
-    table = split_samples(pd.Index(ids), labels, test_fraction=test_fraction, seed=seed)
+    table = split_samples(ids, labels, test_fraction=test_fraction, seed=seed)
     write_csv(table, split, sep="\t")
     print(table["split"].value_counts().to_string(), file=sys.stderr)
 

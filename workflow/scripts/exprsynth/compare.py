@@ -79,7 +79,10 @@ def _verdict(rows: pd.DataFrame, contenders: tuple[str, str]) -> dict:
     wide = rows.pivot_table(index="replicate", columns="model", values="value", dropna=False)
     if a not in wide or b not in wide:
         return {"leader": "", "p_value": float("nan"), "winner": ""}
-    better = METRIC_BY_NAME[rows.metric.iloc[0]].better
+    metric = METRIC_BY_NAME[rows.metric.iloc[0]]
+    if not metric.ranked:
+        return {"leader": "", "p_value": float("nan"), "winner": "not ranked"}
+    better = metric.better
     floor = rows.groupby("replicate")["floor"].mean().reindex(wide.index)
     sa, sb = _score(wide[a], better, floor), _score(wide[b], better, floor)
     if not (np.isfinite(sa).any() and np.isfinite(sb).any()):

@@ -36,9 +36,16 @@ def write_csv(df: pd.DataFrame, path: str | Path, *, index: bool = False, sep: s
         df.to_csv(tmp, index=index, sep=sep, float_format="%.6g")
 
 
+def read_sample_ids(path: str | Path) -> pd.Index:
+    """The sample ids of an expression CSV, as text ("001" stays "001")."""
+    return pd.Index(pd.read_csv(path, usecols=[0], dtype=str).iloc[:, 0], name="sample_id")
+
+
 def read_expression(path: str | Path) -> pd.DataFrame:
-    """Samples x genes matrix written by the workflow (index sample_id)."""
-    df = pd.read_csv(path, index_col=0, engine="pyarrow")
+    """Samples x genes matrix written by the workflow (index sample_id, read as text)."""
+    with open(path) as fh:
+        id_column = fh.readline().split(",", 1)[0].strip()
+    df = pd.read_csv(path, index_col=0, engine="pyarrow", dtype={id_column: str})
     df.index = df.index.astype(str)
     df.index.name = "sample_id"
     return df.astype(np.float64)

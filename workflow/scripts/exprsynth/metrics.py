@@ -21,13 +21,15 @@ class Metric:
     better: str  # "higher", "lower" or "closer-to-floor"
     group: str  # fidelity, structure, biology, utility, privacy, training
     description: str
+    ranked: bool = True  # False: values are not comparable across models (no winner named)
 
 
 METRICS = [
     Metric("mean_mse", "lower", "fidelity", "MSE between per-gene means"),
     Metric("std_mse", "lower", "fidelity", "MSE between per-gene standard deviations"),
     Metric("wasserstein", "lower", "fidelity", "mean per-gene 1-Wasserstein distance"),
-    Metric("training_stability", "lower", "training", "variance of the loss over the last 10 epochs"),
+    # Each model's own loss, on its own scale: reported, never ranked across models.
+    Metric("training_stability", "lower", "training", "variance of the loss over the last 10 epochs", ranked=False),
     Metric("diversity", "closer-to-floor", "fidelity", "mean pairwise distance between samples"),
     Metric("ks_mean", "lower", "fidelity", "mean per-gene Kolmogorov-Smirnov statistic"),
     Metric("log2_var_ratio", "lower", "fidelity", "median |log2| per-gene variance ratio"),
@@ -46,10 +48,12 @@ METRICS = [
     Metric("de_slope", "closer-to-floor", "biology", "slope of synthetic vs real disease effect"),
     Metric("tstr_auroc", "higher", "utility", "AUROC on real test of a classifier trained on synthetic"),
     Metric("augmentation_gain", "higher", "utility", "AUROC gain from adding synthetic to 50 real samples"),
-    Metric("dcr_ratio", "higher", "privacy", "median distance to closest train / to closest test"),
+    # Privacy distances are best at the floor: a generator whose samples sit farther from
+    # real records than held-out samples do is off the data, not more private.
+    Metric("dcr_ratio", "closer-to-floor", "privacy", "median distance to closest train / to closest test"),
     Metric("dcr_share_train", "closer-to-floor", "privacy", "share of samples closer to train than test"),
     Metric("near_copy_rate", "lower", "privacy", "share of samples nearly identical to a training sample"),
-    Metric("mia_auroc", "lower", "privacy", "AUROC of a distance-based membership-inference attack"),
+    Metric("mia_auroc", "closer-to-floor", "privacy", "AUROC of a distance-based membership-inference attack"),
 ]
 METRIC_BY_NAME = {m.name: m for m in METRICS}
 
@@ -189,7 +193,9 @@ def c2st_auroc(
     n = min(len(real), len(synth))
     x = np.vstack([_subsample(real, n, seed), _subsample(synth, n, seed + 1)])
     t = np.r_[np.zeros(n), np.ones(n)]
-    cv = StratifiedKFold(folds, shuffle=True, random_state=seed)
+    if n < 2:
+        return float("nan"), t, np.full(len(t), np.nan)
+    cv = StratifiedKFold(min(folds, n), shuffle=True, random_state=seed)  # small cohorts: fewer folds
     scores = cross_val_predict(_classifier(classifier, seed), x, t, cv=cv, method="predict_proba")
     return float(roc_auc_score(t, scores[:, 1])), t, scores[:, 1]
 
@@ -215,6 +221,9 @@ def knn_precision_recall_coverage(
 ) -> tuple[float, float, float]:
     """Precision/recall (Kynkäänniemi et al. 2019) and coverage (Naeem et al. 2020)."""
     n = min(len(real), len(synth), max_n)
+    if n < 2:
+        return float("nan"), float("nan"), float("nan")
+    k = min(k, n - 1)  # small cohorts: the k-th neighbour must exist
     r, s = _subsample(real, n, seed), _subsample(synth, n, seed + 1)
     r_radius = np.sort(cdist(r, r), axis=1)[:, k]  # column 0 is the point itself
     s_radius = np.sort(cdist(s, s), axis=1)[:, k]

@@ -1,0 +1,32 @@
+"""The on-demand benchmarks run (on tiny sizes); their timings are never asserted."""
+
+import subprocess
+import sys
+
+import yaml
+
+from conftest import ROOT, TINY_CONFIG
+
+
+def test_scaling_benchmark_runs_on_a_tiny_size(tmp_path):
+    extra = tmp_path / "extra.yaml"
+    extra.write_text(yaml.safe_dump({k: TINY_CONFIG[k] for k in ("vae", "gan", "generate", "device")}))
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "workflow/bench/scaling.py"), "--sizes", "80x40", "--config", str(extra), "--keep", str(tmp_path / "runs")],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "| 80x40 |" in proc.stdout and "train_model/vae/rep0" in proc.stdout
+
+
+def test_training_speed_benchmark_runs_on_a_tiny_size():
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "workflow/bench/training_speed.py"), "--epochs", "1", "--samples", "64", "--genes", "20"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "VAE" in proc.stdout and "GAN" in proc.stdout and "x" in proc.stdout

@@ -1,0 +1,87 @@
+"""Size ladder: run the whole workflow on simulated cohorts of growing size and print a
+table of wall time and per-rule time and peak memory (from the rules' benchmark files).
+
+    python workflow/bench/scaling.py --sizes 1000x500,2000x2000,5000x5000 [--cores 2]
+        [--config extra.yaml] [--keep DIR]
+
+Each size runs in its own temporary working directory with one replicate and the default
+hyperparameters (plus anything in --config, e.g. fewer epochs).
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pandas as pd
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def run_size(n_samples: int, n_genes: int, cores: int, extra: dict, workdir: Path) -> dict:
+    n_modules = min(10, n_genes // 40) or 1
+    config = {
+        **extra,
+        "replicates": [0],
+        "simulate": {
+            **extra.get("simulate", {}),
+            "n_samples": n_samples,
+            "n_genes": n_genes,
+            "n_modules": n_modules,
+            "module_size": min(20, n_genes // (2 * n_modules)),
+            "disease_modules": min(3, n_modules),
+        },
+    }
+    workdir.mkdir(parents=True, exist_ok=True)
+    (workdir / "config.yaml").write_text(yaml.safe_dump(config))
+    snakemake = Path(sys.executable).with_name("snakemake")
+    cmd = [str(snakemake), "--snakefile", str(ROOT / "Snakefile"), "--directory", str(workdir), "--cores", str(cores)]
+    start = time.perf_counter()
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    wall = time.perf_counter() - start
+    if proc.returncode != 0:
+        raise SystemExit(f"{n_samples}x{n_genes} failed:\n{proc.stderr[-3000:]}")
+    rows = []
+    for tsv in sorted((workdir / "benchmarks").rglob("*.tsv")):
+        b = pd.read_csv(tsv, sep="\t").iloc[-1]
+        rows.append({"job": str(tsv.relative_to(workdir / "benchmarks"))[:-4], "s": b["s"], "max_rss_mb": b["max_rss"]})
+    jobs = pd.DataFrame(rows)
+    return {"size": f"{n_samples}x{n_genes}", "cells": n_samples * n_genes, "wall_s": wall, "jobs": jobs}
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="1000x500,2000x2000,5000x5000")
+    parser.add_argument("--cores", type=int, default=2)
+    parser.add_argument("--config", help="YAML merged into each size's config (e.g. fewer epochs)")
+    parser.add_argument("--keep", help="keep the working directories under this folder")
+    args = parser.parse_args(argv)
+    extra = yaml.safe_load(Path(args.config).read_text()) if args.config else {}
+    base = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="exprsynth-scaling-"))
+    results = []
+    for size in args.sizes.split(","):
+        n, g = (int(v) for v in size.lower().split("x"))
+        results.append(run_size(n, g, args.cores, extra, base / size))
+        r = results[-1]
+        print(f"{r['size']}: {r['wall_s']:.1f} s wall", file=sys.stderr)
+    print(f"| size (samples x genes) | wall s | slowest job (s) | peak RSS of any job (MB) | wall s per 10^6 values |")
+    print("|---|---|---|---|---|")
+    for r in results:
+        j = r["jobs"]
+        slow = j.loc[j["s"].idxmax()]
+        print(
+            f"| {r['size']} | {r['wall_s']:.1f} | {slow['job']} ({slow['s']:.1f}) | "
+            f"{j['max_rss_mb'].max():.0f} | {r['wall_s'] / r['cells'] * 1e6:.2f} |"
+        )
+    print("\nPer job, largest size:")
+    print(results[-1]["jobs"].sort_values("s", ascending=False).to_string(index=False))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -24,6 +24,12 @@ def validate_config(config: dict, schema_path: str | Path) -> dict:
     errors = sorted(jsonschema.Draft202012Validator(schema).iter_errors(config), key=_depth)
     if errors:
         raise ConfigError(_describe(errors[0]))
+    vae = config["vae"]
+    if vae["reconstruction"] == "mse_mean" and vae.get("zero_inflation") in (True, "true"):
+        raise ConfigError(
+            "config: vae.zero_inflation = true needs vae.reconstruction = elbo "
+            "(mse_mean has no likelihood to add zeros to)"
+        )
     sim = config["simulate"]
     lo, hi = sim["correlation_range"]
     if lo >= hi:

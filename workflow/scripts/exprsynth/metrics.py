@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy import stats
-from scipy.spatial.distance import cdist, pdist
+from scipy.spatial.distance import pdist
 
 
 @dataclass(frozen=True)
@@ -296,11 +296,26 @@ def augmentation_gain(
 # --- privacy ---------------------------------------------------------------------------
 
 
-def distance_to_closest(candidates: np.ndarray, reference: np.ndarray, exclude_self: bool = False) -> np.ndarray:
-    d = cdist(candidates, reference)
-    if exclude_self:
-        np.fill_diagonal(d, np.inf)
-    return d.min(axis=1)
+def cdist(a: np.ndarray, b: np.ndarray, metric: str = "euclidean") -> np.ndarray:
+    """Pairwise distances through one matrix product (BLAS): scipy's cdist loops in C
+    without it and took 20 s of a 23 s evaluation at 2,000 genes."""
+    d2 = (a * a).sum(1)[:, None] + (b * b).sum(1)[None, :] - 2.0 * (a @ b.T)
+    np.maximum(d2, 0.0, out=d2)
+    return d2 if metric == "sqeuclidean" else np.sqrt(d2, out=d2)
+
+
+def distance_to_closest(
+    candidates: np.ndarray, reference: np.ndarray, exclude_self: bool = False, chunk: int = 1024
+) -> np.ndarray:
+    """Per candidate, the distance to its closest reference row (in chunks: bounded memory)."""
+    out = np.empty(len(candidates))
+    for start in range(0, len(candidates), chunk):
+        d = cdist(candidates[start : start + chunk], reference)
+        if exclude_self:  # candidates are the reference rows themselves
+            rows = np.arange(len(d))
+            d[rows, start + rows] = np.inf
+        out[start : start + chunk] = d.min(axis=1)
+    return out
 
 
 @dataclass

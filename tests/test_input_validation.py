@@ -526,7 +526,7 @@ def test_h5ad_written_by_anndata(tmp_path, layout):
     obs = pd.DataFrame({"label": list(labels(df.index)["label"])}, index=list(df.index))
     adata = ad.AnnData(X=x, obs=obs, var=pd.DataFrame(index=list(df.columns)))
     adata.write_h5ad(tmp_path / "cohort.h5ad")
-    loaded = load_user_data(tmp_path / "cohort.h5ad", label_column="label", open_hdf5=h5py.File)
+    loaded = load_user_data(tmp_path / "cohort.h5ad", label_column="label")
     np.testing.assert_array_equal(loaded.expression.to_numpy(), df.to_numpy())
     assert list(loaded.metadata["label"]) == list(labels(df.index)["label"])
 
@@ -601,7 +601,7 @@ def test_workflow_on_a_sparse_h5ad_file(tmp_path):
 def load_h5ad(path, label_column):
     from exprsynth.io import read_h5ad
 
-    return read_h5ad(path, open_hdf5=h5py.File, transform="none", label_column=label_column)
+    return read_h5ad(path, transform="none", label_column=label_column)
 
 
 def test_bad_input_stops_the_workflow_before_any_training(tmp_path):

@@ -232,13 +232,13 @@ def _written(tmp_path):
     )
     obs = pd.DataFrame({"condition": ["healthy", "disease"], "source": "gan"}, index=expr.index)
     path = tmp_path / "samples.h5ad"
-    write_h5ad(path, expr, obs, h5py=h5py)
+    write_h5ad(path, expr, obs)
     return path, expr, obs
 
 
 def test_h5ad_output_round_trips_through_the_reader(tmp_path):
     path, expr, obs = _written(tmp_path)
-    values, read_obs = read_h5ad(path, open_hdf5=h5py.File, transform="none", label_column="condition")
+    values, read_obs = read_h5ad(path, transform="none", label_column="condition")
     np.testing.assert_array_equal(values.to_numpy(), expr.to_numpy())
     assert list(values.index) == list(expr.index) and list(values.columns) == list(expr.columns)
     assert list(read_obs["condition"]) == ["healthy", "disease"]

@@ -69,7 +69,7 @@ def main(argv=None) -> int:
         results.append(run_size(n, g, args.cores, extra, base / size))
         r = results[-1]
         print(f"{r['size']}: {r['wall_s']:.1f} s wall", file=sys.stderr)
-    print(f"| size (samples x genes) | wall s | slowest job (s) | peak RSS of any job (MB) | wall s per 10^6 values |")
+    print("| size (samples x genes) | wall s | slowest job (s) | peak RSS of any job (MB) | wall s per 10^6 values |")
     print("|---|---|---|---|---|")
     for r in results:
         j = r["jobs"]

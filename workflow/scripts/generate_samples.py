@@ -29,10 +29,8 @@ def main(
     expr, meta = generator.generate(n, seed=seed, prefix=generator.kind.upper())
     write_csv(expr, samples, index=True)
     write_csv(meta, metadata)
-    if h5ad:
-        import h5py  # only .h5ad input asks for .h5ad output (envs/torch.yaml provides it)
-
-        write_h5ad(h5ad, expr, meta.set_index("sample_id"), h5py=h5py)
+    if h5ad:  # only .h5ad input asks for .h5ad output
+        write_h5ad(h5ad, expr, meta.set_index("sample_id"))
     zeros = float((expr.to_numpy() == 0).mean())
     print(f"{generator.kind}: wrote {n} samples ({zeros:.1%} of values are zeros)", file=sys.stderr)
 

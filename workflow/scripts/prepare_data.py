@@ -10,12 +10,6 @@ import sys
 from exprsynth.io import InputError, check_data_config, load_user_data, write_csv
 
 
-def open_hdf5(path):
-    import h5py  # only .h5ad input needs it (envs/data.yaml provides it)
-
-    return h5py.File(path, "r")
-
-
 def main(
     *,
     source: str,
@@ -39,7 +33,6 @@ def main(
         label_column=label_column,
         transform=transform,
         test_fraction=test_fraction,
-        open_hdf5=open_hdf5,
     )
     for note in loaded.notes:
         print(note, file=sys.stderr)

@@ -170,14 +170,8 @@ def load_user_data(
     label_column: str | None = "disease_status",
     transform: str = "log1p",
     test_fraction: float = 0.2,
-    open_hdf5=None,
 ) -> InputData:
-    """Read, check and reshape the user's data; raise InputError on the first problem.
-
-    open_hdf5: a function path -> open HDF5 file (h5py.File), needed only for .h5ad. The
-    caller passes it so that this module imports no HDF5 library: only the rule that reads
-    .h5ad input needs one in its environment.
-    """
+    """Read, check and reshape the user's data; raise InputError on the first problem."""
     fmt = data_format(source, format)
     _require_file(source, "data.source")
     if metadata:
@@ -185,12 +179,9 @@ def load_user_data(
         _require_file(metadata, "data.metadata")
     obs = None
     if fmt == "h5ad":
-        if open_hdf5 is None:
-            raise TypeError("reading .h5ad input needs open_hdf5, e.g. h5py.File")
         expression, obs = read_h5ad(
             source,
             layer=layer,
-            open_hdf5=open_hdf5,
             transform=transform,
             label_column=None if metadata else label_column,
         )
@@ -562,7 +553,6 @@ def read_h5ad(
     path: str | Path,
     *,
     layer: str | None = None,
-    open_hdf5,
     transform: str = "log1p",
     label_column: str | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -571,8 +561,10 @@ def read_h5ad(
     Follows the AnnData on-disk format (anndata >= 0.7): X a 2-d dataset or a CSR/CSC
     group, obs/var groups whose `_index` attribute names the id column.
     """
+    import h5py  # only .h5ad input and output need it
+
     try:
-        f = open_hdf5(path)
+        f = h5py.File(path, "r")
     except OSError as e:
         raise InputError(
             f"{path}: not an HDF5 file, so not AnnData ({_one_line(e)}); write it with "
@@ -741,14 +733,15 @@ def _h5_column(f, node, path, key: str) -> pd.Series | np.ndarray:
 # --- writing .h5ad (synthetic samples, when the input was .h5ad) ---------------------------
 
 
-def write_h5ad(path: str | Path, expression: pd.DataFrame, obs: pd.DataFrame, *, h5py) -> None:
+def write_h5ad(path: str | Path, expression: pd.DataFrame, obs: pd.DataFrame) -> None:
     """Samples x genes as an AnnData file (on-disk format 0.1.0), written with h5py.
 
     X is dense float32; obs_names are the expression's index, var_names its columns; every
     obs column is written as a categorical of strings (as anndata writes string columns).
-    h5py: the module, passed by the caller so that this module imports no HDF5 library.
     The layout is the one `read_h5ad` above reads and `anndata.read_h5ad` opens.
     """
+    import h5py  # only .h5ad input and output need it
+
     strings = h5py.string_dtype()
 
     def string_array(group, name: str, values) -> None:

@@ -20,10 +20,9 @@ from exprsynth.generator import (
     fit_model,
     resolve_zero_inflation,
     zero_fraction,
-    zero_values,
 )
 from exprsynth.io import read_h5ad, write_h5ad
-from exprsynth.preprocess import Scaler
+from exprsynth.preprocess import Scaler, zero_values
 
 # Small networks, few epochs: the whole file trains in a few seconds on 2 cores.
 HPARAMS = {

@@ -6,12 +6,11 @@ split against the test split: the floor a perfect generator would reach.
 
 import sys
 
-import numpy as np
 from threadpoolctl import threadpool_limits
 
 from exprsynth.evaluate import evaluate
 from exprsynth.io import encode_labels, read_expression, read_scaler, read_table, write_csv, write_npz
-from exprsynth.preprocess import split_data
+from exprsynth.preprocess import split_data, zero_values
 
 
 def main(
@@ -59,7 +58,7 @@ def main(
         modules=module_of_gene.fillna("background").to_numpy(),
         loss_history=loss,
         # Each gene's expression 0 in the scaled space, for the zero-fraction metrics.
-        zero_value=fitted.transform(np.zeros((1, len(data.genes))))[0],
+        zero_value=zero_values(fitted, len(data.genes)),
         zero_clipped=fitted.log1p,
         max_genes=max_genes,
         seed=seed,

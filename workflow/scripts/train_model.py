@@ -11,10 +11,9 @@ from exprsynth.generator import (
     TrainedGenerator,
     fit_model,
     zero_fraction,
-    zero_values,
 )
 from exprsynth.io import read_expression, read_scaler, read_table, write_csv
-from exprsynth.preprocess import split_data
+from exprsynth.preprocess import split_data, zero_values
 
 
 def main(

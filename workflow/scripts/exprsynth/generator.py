@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from .gan import GAN
-from .preprocess import Scaler
+from .preprocess import Scaler, is_zero
 from .reference import GaussianReference, IndependentReference
 from .training import train_gan, train_vae
 from .vae import VAE
@@ -29,7 +29,6 @@ CHECKPOINT_FORMAT = "exprsynth-checkpoint/1"
 # training values are exact zeros in expression units (single-cell data: 60-90%; bulk
 # RNA-seq and the simulated cohort: few or none).
 ZERO_INFLATION_THRESHOLD = 0.30
-ZERO_TOLERANCE = 1e-5  # scaled units; as vae.ZERO_TOLERANCE
 
 # Keys of a model's config section that shape the network (the rest steer training).
 _ARCHITECTURE_KEYS = {
@@ -72,14 +71,9 @@ def resolve_device(device: str) -> torch.device:
     return torch.device(device)
 
 
-def zero_values(scaler: Scaler, n_genes: int) -> np.ndarray:
-    """Each gene's zero in the scaled space: where an expression value of 0 lands."""
-    return scaler.transform(np.zeros((1, n_genes)))[0]
-
-
 def zero_fraction(x: np.ndarray, zero_value: np.ndarray) -> float:
     """Share of the entries of scaled data that are exact zeros in expression units."""
-    return float(np.mean(np.abs(x - np.asarray(zero_value)[None, :]) <= ZERO_TOLERANCE))
+    return float(np.mean(is_zero(x, zero_value)))
 
 
 def resolve_zero_inflation(setting, x: np.ndarray, zero_value: np.ndarray | None) -> bool:
@@ -128,8 +122,7 @@ def fit_model(
             architecture["zero_value"] = [float(v) for v in zero_value]
     model = build_model(kind, x.shape[1], n_labels, architecture).to(dev)
     if architecture.get("zero_inflation"):
-        zero = np.abs(x - np.asarray(zero_value)[None, :]) <= ZERO_TOLERANCE
-        model.init_zero_rate(torch.as_tensor(zero.mean(axis=0)))
+        model.init_zero_rate(torch.as_tensor(is_zero(x, zero_value).mean(axis=0)))
     xt = torch.as_tensor(x, dtype=torch.float32, device=dev)
     yt = None if n_labels == 0 else torch.as_tensor(y, dtype=torch.long, device=dev)
     if kind == "vae":
@@ -219,8 +212,7 @@ class TrainedGenerator:
         values = self.scaler.inverse_transform(z)
         if self.architecture.get("zero_inflation"):
             # The model's zeros sit at the float32 zero value: make them exact zeros.
-            zero = np.asarray(self.architecture["zero_value"])[None, :]
-            values[np.abs(z - zero) <= ZERO_TOLERANCE] = 0.0
+            values[is_zero(z, self.architecture["zero_value"])] = 0.0
         expr = pd.DataFrame(values, index=ids, columns=self.genes)
         meta = pd.DataFrame({"sample_id": ids, "source": self.kind})
         if y is not None:

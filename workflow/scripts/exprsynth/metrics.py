@@ -14,6 +14,8 @@ import numpy as np
 from scipy import stats
 from scipy.spatial.distance import pdist
 
+from .preprocess import ZERO_TOLERANCE, is_zero
+
 
 @dataclass(frozen=True)
 class Metric:
@@ -95,13 +97,12 @@ def log2_var_ratio(real: np.ndarray, synth: np.ndarray) -> float:
 # transform clips at 0, so anything at or below the zero value is a zero ("clipped"); with
 # no transform only the zero value itself is.
 
-ZERO_TOLERANCE = 1e-6  # scaled units: real zeros land on the zero value exactly
-
 
 def zero_mask(x: np.ndarray, zero_value: np.ndarray, *, clipped: bool = True) -> np.ndarray:
     """Entries of scaled data that are zeros in expression units."""
-    zv = np.asarray(zero_value, dtype=float)[None, :]
-    return x <= zv + ZERO_TOLERANCE if clipped else np.abs(x - zv) <= ZERO_TOLERANCE
+    if not clipped:
+        return is_zero(x, zero_value)
+    return x <= np.asarray(zero_value, dtype=float)[None, :] + ZERO_TOLERANCE
 
 
 def zero_fraction_gene(real, synth, zero_value, *, clipped: bool = True) -> float:
@@ -120,7 +121,7 @@ def zero_fraction_sample_ks(real, synth, zero_value, *, clipped: bool = True) ->
 
 def diversity(x: np.ndarray, max_n: int = 500, seed: int = 0) -> float:
     """Mean pairwise Euclidean distance (on at most max_n rows, for bounded cost)."""
-    x = _subsample(x, max_n, seed)
+    x = subsample(x, max_n, seed)
     return float(pdist(x).mean())
 
 
@@ -170,7 +171,7 @@ def module_ari(x: np.ndarray, modules: np.ndarray) -> float:
 
 def mmd_rbf(real: np.ndarray, synth: np.ndarray, max_n: int = 500, seed: int = 0) -> float:
     """Biased MMD^2 with an RBF kernel whose bandwidth is the median pairwise distance."""
-    a, b = _subsample(real, max_n, seed), _subsample(synth, max_n, seed)
+    a, b = subsample(real, max_n, seed), subsample(synth, max_n, seed)
     both = np.vstack([a, b])
     d2 = cdist(both, both, "sqeuclidean")
     bandwidth2 = np.median(d2[np.triu_indices(len(both), 1)])
@@ -191,7 +192,7 @@ def c2st_auroc(
     from sklearn.model_selection import StratifiedKFold, cross_val_predict
 
     n = min(len(real), len(synth))
-    x = np.vstack([_subsample(real, n, seed), _subsample(synth, n, seed + 1)])
+    x = np.vstack([subsample(real, n, seed), subsample(synth, n, seed + 1)])
     t = np.r_[np.zeros(n), np.ones(n)]
     if n < 2:
         return float("nan"), t, np.full(len(t), np.nan)
@@ -225,7 +226,7 @@ def knn_precision_recall_coverage(
     if n < 2:
         return float("nan"), float("nan"), float("nan")
     k = min(k, n - 1)  # small cohorts: the k-th neighbour must exist
-    r, s = _subsample(real, n, seed), _subsample(synth, n, seed + 1)
+    r, s = subsample(real, n, seed), subsample(synth, n, seed + 1)
     r_radius = np.sort(cdist(r, r), axis=1)[:, k]  # column 0 is the point itself
     s_radius = np.sort(cdist(s, s), axis=1)[:, k]
     d_rs = cdist(r, s)
@@ -367,7 +368,8 @@ def privacy(
     )
 
 
-def _subsample(x: np.ndarray, n: int, seed: int) -> np.ndarray:
+def subsample(x: np.ndarray, n: int, seed: int = 0) -> np.ndarray:
+    """At most n rows, drawn without replacement with the given seed."""
     if len(x) <= n:
         return x
     return x[np.random.default_rng(seed).choice(len(x), n, replace=False)]

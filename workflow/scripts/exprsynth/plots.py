@@ -9,6 +9,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from .metrics import subsample  # noqa: E402
+
 COLORS = {
     "real": "0.35",
     "vae": "tab:blue",
@@ -69,7 +71,7 @@ def pca_comparison(train: np.ndarray, test: np.ndarray, synthetic: dict[str, np.
 
     pca = PCA(2, random_state=0).fit(train)
     real = pca.transform(test)
-    panels = {m: pca.transform(_subsample(x, max_points)) for m, x in synthetic.items()}
+    panels = {m: pca.transform(subsample(x, max_points)) for m, x in synthetic.items()}
     allpts = np.vstack([real, *panels.values()])
     lo, hi = np.percentile(allpts, [0.5, 99.5], axis=0)
     pad = 0.05 * (hi - lo)
@@ -259,7 +261,3 @@ def save(fig: plt.Figure, path: str) -> None:
     with atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=110, format="png")
     plt.close(fig)
-
-
-def _subsample(x: np.ndarray, n: int, seed: int = 0) -> np.ndarray:
-    return x if len(x) <= n else x[np.random.default_rng(seed).choice(len(x), n, replace=False)]

@@ -23,6 +23,21 @@ def split_samples(
     return split.rename("split").reset_index()
 
 
+# An entry is an expression zero when it lies this close to its gene's zero value in the
+# scaled space. Real zeros land on it exactly; the margin only absorbs float32 rounding.
+ZERO_TOLERANCE = 1e-5
+
+
+def zero_values(scaler: Scaler, n_genes: int) -> np.ndarray:
+    """Each gene's zero in the scaled space: where an expression value of 0 lands."""
+    return scaler.transform(np.zeros((1, n_genes)))[0]
+
+
+def is_zero(z: np.ndarray, zero_value: np.ndarray) -> np.ndarray:
+    """Entries of scaled data that are exact zeros in expression units."""
+    return np.abs(z - np.asarray(zero_value, dtype=float)[None, :]) <= ZERO_TOLERANCE
+
+
 @dataclass
 class Scaler:
     """Optional log1p, then per-gene standardisation with statistics of the training split."""

@@ -13,6 +13,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from .layers import mlp, with_labels
+from .preprocess import ZERO_TOLERANCE
 
 
 @dataclass
@@ -20,11 +21,6 @@ class VAELoss:
     loss: torch.Tensor  # what the optimiser minimises
     reconstruction: torch.Tensor  # negative log-likelihood (or MSE for mse_mean), batch mean
     kl: torch.Tensor  # KL(q(z|x) || N(0, I)) summed over latent dims, batch mean
-
-
-# An entry is a zero when it lies this close to its gene's zero value (scaled units). Real
-# zeros map to the zero value exactly; the margin only absorbs float32 rounding.
-ZERO_TOLERANCE = 1e-5
 
 
 class VAE(nn.Module):

@@ -205,3 +205,81 @@ def test_auto_device_falls_back_to_cpu_and_cuda_request_without_gpu_is_an_error(
     assert resolve_device("auto").type == "cpu"
     with pytest.raises(RuntimeError, match="no CUDA device"):
         resolve_device("cuda")
+
+
+@pytest.mark.parametrize("shape", [(40, 15), (15, 40)])
+def test_ledoit_wolf_matches_sklearn_without_a_genes_by_genes_matrix(shape):
+    from sklearn.covariance import LedoitWolf
+
+    from exprsynth.reference import ledoit_wolf
+
+    x = np.random.default_rng(1).normal(size=shape) @ np.diag(np.linspace(0.5, 2.0, shape[1]))
+    xc = x - x.mean(axis=0)
+    shrinkage, mu = ledoit_wolf(xc)
+    sk = LedoitWolf().fit(x)
+    assert shrinkage == pytest.approx(sk.shrinkage_, rel=1e-9)
+    cov = (1 - shrinkage) * xc.T @ xc / len(x) + shrinkage * mu * np.eye(shape[1])
+    np.testing.assert_allclose(cov, sk.covariance_, atol=1e-12)
+
+
+def test_gaussian_reference_samples_have_the_shrunk_covariance():
+    from exprsynth.reference import GaussianReference, ledoit_wolf
+
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=(30, 8)) @ rng.normal(size=(8, 8))  # fewer rows than a stable S needs
+    model = GaussianReference()
+    model.fit(x, None)
+    s = model.sample(40_000, None, np.random.default_rng(3))
+    xc = x - x.mean(axis=0)
+    shrinkage, mu = ledoit_wolf(xc)
+    expected = (1 - shrinkage) * xc.T @ xc / len(x) + shrinkage * mu * np.eye(8)
+    np.testing.assert_allclose(s.mean(axis=0), x.mean(axis=0), atol=0.1)
+    np.testing.assert_allclose(np.cov(s.T, bias=True), expected, atol=0.1 * np.abs(expected).max())
+
+
+def test_reference_generators_never_import_torch(data, tmp_path):
+    """Their jobs skip torch's ~1 s start-up: fitting, saving, loading and sampling."""
+    np.save(tmp_path / "x.npy", data[0])
+    np.save(tmp_path / "y.npy", data[1])
+    code = f"""
+import sys, numpy as np
+from exprsynth import load_generator
+from exprsynth.generator import TrainedGenerator, fit_model
+from exprsynth.preprocess import Scaler
+x, y = np.load({str(tmp_path / 'x.npy')!r}), np.load({str(tmp_path / 'y.npy')!r})
+for kind in ("gaussian", "independent"):
+    model, arch, hist = fit_model(kind, x, y, 2, {{}}, seed=0)
+    gen = TrainedGenerator(kind, model, arch, Scaler.fit(x, log1p=False), [f"g{{i}}" for i in range(12)],
+                           "status", ["0", "1"], [int((y == 0).sum()), int((y == 1).sum())], hist)
+    gen.save({str(tmp_path)!r} + f"/{{kind}}.npz")
+    assert load_generator({str(tmp_path)!r} + f"/{{kind}}.npz").sample(5).shape == (5, 12)
+assert "torch" not in sys.modules, "torch was imported"
+"""
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+
+
+def test_reference_checkpoint_with_a_pickled_array_is_refused(tmp_path):
+    path = tmp_path / "evil.npz"
+    np.savez(path, metadata=np.array('{"format": "exprsynth-checkpoint/1"}'), **{"model.data": np.array([object()])})
+    with pytest.raises(ValueError, match="not a loadable exprsynth checkpoint"):
+        load_generator(path)
+
+
+def test_flat_adam_follows_torch_adam():
+    from exprsynth.training import FlatAdam
+
+    torch.manual_seed(0)
+    ours, theirs = torch.nn.Linear(6, 3), torch.nn.Linear(6, 3)
+    theirs.load_state_dict(ours.state_dict())
+    opt_ours = FlatAdam(ours.parameters(), lr=1e-2, betas=(0.5, 0.9))
+    opt_theirs = torch.optim.Adam(theirs.parameters(), lr=1e-2, betas=(0.5, 0.9))
+    x = torch.randn(16, 6)
+    for _ in range(20):
+        for model, opt in ((ours, opt_ours), (theirs, opt_theirs)):
+            opt.zero_grad()
+            model(x).pow(2).mean().backward()
+            opt.step()
+    for a, b in zip(ours.parameters(), theirs.parameters()):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+    assert ours.weight.grad.data_ptr() == opt_ours.grad.data_ptr()  # gradients land in the buffer

@@ -3,6 +3,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(workflow.basedir) / "workflow" / "scripts"))
 from exprsynth.config import ConfigError, validate_config  # noqa: E402
+from exprsynth.generator import CHECKPOINT_FILE  # noqa: E402
 
 try:
     validate_config(
@@ -40,6 +41,11 @@ wildcard_constraints:
 def package_files(*modules):
     """Package modules a rule's script imports: inputs, so editing one reruns the rule."""
     return [str(PACKAGE / m) for m in ("__init__.py", *modules)]
+
+
+def checkpoint(wildcards):
+    """A network's checkpoint is a torch archive, a reference generator's an .npz file."""
+    return f"results/models/{wildcards.model}/rep{wildcards.rep}/{CHECKPOINT_FILE[wildcards.model]}"
 
 
 def replicate_seed(wildcards):

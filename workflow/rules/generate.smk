@@ -11,11 +11,10 @@ SAMPLE_OUTPUTS = (
 
 rule generate_samples:
     input:
-        model="results/models/{model}/rep{rep}/checkpoint.pt",
+        model=checkpoint,
         expression="results/data/gene_expression_data.csv",
         code=package_files(
             "generator.py",
-            "training.py",
             "vae.py",
             "gan.py",
             "reference.py",

@@ -1,28 +1,37 @@
+TRAINING_INPUTS = {
+    "expression": "results/data/gene_expression_data.csv",
+    "metadata": "results/data/sample_metadata.csv",
+    "split": "results/split/rep{rep}.tsv",
+    "scaler": "results/scaler/rep{rep}/scaler.pkl",
+}
+
+
+# The networks: the longest jobs of a replicate, so they start first.
 rule train_model:
     input:
-        expression="results/data/gene_expression_data.csv",
-        metadata="results/data/sample_metadata.csv",
-        split="results/split/rep{rep}.tsv",
-        scaler="results/scaler/rep{rep}/scaler.pkl",
+        **TRAINING_INPUTS,
         code=package_files(
             "generator.py",
             "training.py",
             "vae.py",
             "gan.py",
-            "reference.py",
             "layers.py",
+            "reference.py",
             "preprocess.py",
             "io.py",
         ),
     output:
         model="results/models/{model}/rep{rep}/checkpoint.pt",
         history="results/models/{model}/rep{rep}/history.csv",
+    wildcard_constraints:
+        model="vae|gan",
     log:
         "logs/train_model/{model}/rep{rep}.log",
     benchmark:
         "benchmarks/train_model/{model}/rep{rep}.tsv"
     conda:
         "../../envs/torch.yaml"
+    priority: 10
     threads: 1
     resources:
         gpu=training_gpus,
@@ -36,3 +45,26 @@ rule train_model:
         seed=replicate_seed,
     script:
         "../scripts/train_model.py"
+
+
+# The reference generators: numpy only, a fraction of a second at the default size.
+use rule train_model as fit_reference with:
+    input:
+        **TRAINING_INPUTS,
+        code=package_files("generator.py", "reference.py", "preprocess.py", "io.py"),
+    output:
+        model="results/models/{model}/rep{rep}/checkpoint.npz",
+        history="results/models/{model}/rep{rep}/history.csv",
+    wildcard_constraints:
+        model="gaussian|independent",
+    log:
+        "logs/fit_reference/{model}/rep{rep}.log",
+    benchmark:
+        "benchmarks/fit_reference/{model}/rep{rep}.tsv"
+    conda:
+        "../../envs/data.yaml"
+    priority: 0
+    resources:
+        gpu=0,
+        mem_mb=2000,
+        runtime=60,

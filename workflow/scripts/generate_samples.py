@@ -6,9 +6,9 @@ obs the label column (conditional models) and `source`, the generator.
 
 import sys
 
-import torch
+from threadpoolctl import threadpool_limits
 
-from exprsynth.generator import load_generator
+from exprsynth.generator import NETWORKS, load_generator
 from exprsynth.io import read_sample_ids, write_csv, write_h5ad
 
 
@@ -23,8 +23,11 @@ def main(
     h5ad: str | None = None,
     threads: int = 1,
 ) -> None:
-    torch.set_num_threads(threads)
     generator = load_generator(model)
+    if generator.kind in NETWORKS:
+        import torch
+
+        torch.set_num_threads(threads)
     n = n_samples or len(read_sample_ids(expression))
     expr, meta = generator.generate(n, seed=seed, prefix=generator.kind.upper())
     write_csv(expr, samples, index=True)
@@ -37,12 +40,13 @@ def main(
 
 if "snakemake" in globals():
     sys.stderr = open(snakemake.log[0], "w", buffering=1)
-    main(
-        model=snakemake.input.model,
-        expression=snakemake.input.expression,
-        samples=snakemake.output.samples,
-        metadata=snakemake.output.metadata,
-        h5ad=snakemake.output.get("h5ad"),
-        threads=snakemake.threads,
-        **snakemake.params,
-    )
+    with threadpool_limits(snakemake.threads):  # numpy's BLAS
+        main(
+            model=snakemake.input.model,
+            expression=snakemake.input.expression,
+            samples=snakemake.output.samples,
+            metadata=snakemake.output.metadata,
+            h5ad=snakemake.output.get("h5ad"),
+            threads=snakemake.threads,
+            **snakemake.params,
+        )

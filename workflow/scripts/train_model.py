@@ -1,15 +1,16 @@
-"""Rule train_model: fit one generator on one replicate's training split."""
+"""Rules train_model and fit_reference: fit one generator on one replicate's training split."""
 
-import platform
 import sys
 import time
 
-import torch
+from threadpoolctl import threadpool_limits
 
 from exprsynth.generator import (
+    NETWORKS,
     ZERO_INFLATION_THRESHOLD,
     TrainedGenerator,
     fit_model,
+    package_versions,
     zero_fraction,
 )
 from exprsynth.io import read_expression, read_scaler, read_table, write_csv
@@ -32,7 +33,10 @@ def main(
     seed: int,
     threads: int = 1,
 ) -> None:
-    torch.set_num_threads(threads)
+    if model in NETWORKS:
+        import torch
+
+        torch.set_num_threads(threads)
     fitted_scaler = read_scaler(scaler)
     data = split_data(
         read_expression(expression),
@@ -81,7 +85,7 @@ def main(
             "training_seconds": seconds,
             "zero_fraction_train": zeros,
             "hparams": {k: v for k, v in hparams.items() if v is not None},
-            "versions": {"python": platform.python_version(), "torch": str(torch.__version__)},
+            "versions": package_versions(torch_used=model in NETWORKS),
         },
     )
     trained.save(checkpoint)
@@ -90,14 +94,15 @@ def main(
 
 if "snakemake" in globals():
     sys.stderr = open(snakemake.log[0], "w", buffering=1)
-    main(
-        model=snakemake.wildcards.model,
-        expression=snakemake.input.expression,
-        metadata=snakemake.input.metadata,
-        split=snakemake.input.split,
-        scaler=snakemake.input.scaler,
-        checkpoint=snakemake.output.model,
-        history=snakemake.output.history,
-        threads=snakemake.threads,
-        **snakemake.params,
-    )
+    with threadpool_limits(snakemake.threads):
+        main(
+            model=snakemake.wildcards.model,
+            expression=snakemake.input.expression,
+            metadata=snakemake.input.metadata,
+            split=snakemake.input.split,
+            scaler=snakemake.input.scaler,
+            checkpoint=snakemake.output.model,
+            history=snakemake.output.history,
+            threads=snakemake.threads,
+            **snakemake.params,
+        )

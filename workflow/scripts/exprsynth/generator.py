@@ -1,29 +1,38 @@
 """One interface for every generator: fit on a training matrix, save, load, sample.
 
-A checkpoint is a plain dict of tensors, strings and numbers (SPEC §4), so it loads with
-`torch.load(..., weights_only=True)` and rebuilds the model without the workflow.
+A network's checkpoint is a plain dict of tensors, strings and numbers (SPEC §4), so it
+loads with `torch.load(..., weights_only=True)` and rebuilds the model without the
+workflow. A reference generator's checkpoint is an .npz file of arrays plus the same
+metadata as JSON, loaded with `allow_pickle=False`. torch is imported only where a
+network is built, trained, saved or loaded: the reference generators' jobs never pay
+its start-up (about a second).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import pickle
+import platform
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
-import torch
-from torch import nn
 
-from .gan import GAN
 from .preprocess import Scaler, is_zero
-from .reference import GaussianReference, IndependentReference
-from .training import train_gan, train_vae
-from .vae import VAE
+from .reference import REFERENCES
 
-MODELS = ("vae", "gan", "gaussian", "independent")
+if TYPE_CHECKING:
+    import torch
+
+NETWORKS = ("vae", "gan")
+MODELS = (*NETWORKS, *REFERENCES)
 CHECKPOINT_FORMAT = "exprsynth-checkpoint/1"
+# A checkpoint's file name: networks are torch archives, references numpy archives.
+CHECKPOINT_FILE = {"vae": "checkpoint.pt", "gan": "checkpoint.pt", "gaussian": "checkpoint.npz", "independent": "checkpoint.npz"}
 
 # zero_inflation: auto turns the zero-inflated outputs on when more than this share of the
 # training values are exact zeros in expression units (single-cell data: 60-90%; bulk
@@ -45,25 +54,25 @@ _ARCHITECTURE_KEYS = {
         "gp_weight",
         "output_noise",
     ),
-    "gaussian": (),
-    "independent": ("n_train",),
 }
 
 
-def build_model(kind: str, n_genes: int, n_labels: int, architecture: dict) -> nn.Module:
+def build_network(kind: str, n_genes: int, n_labels: int, architecture: dict) -> torch.nn.Module:
     if kind == "vae":
+        from .vae import VAE
+
         return VAE(n_genes, n_labels=n_labels, **_tuples(architecture))
     if kind == "gan":
+        from .gan import GAN
+
         return GAN(n_genes, n_labels=n_labels, **_tuples(architecture))
-    if kind == "gaussian":
-        return GaussianReference(n_genes, n_labels=n_labels)
-    if kind == "independent":
-        return IndependentReference(n_genes, n_labels=n_labels, **architecture)
     raise ValueError(f"unknown model {kind!r}; expected one of {', '.join(MODELS)}")
 
 
 def resolve_device(device: str) -> torch.device:
     """'auto' picks CUDA when available; asking for CUDA without one is an error, not a fallback."""
+    import torch
+
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if device == "cuda" and not torch.cuda.is_available():
@@ -100,27 +109,32 @@ def fit_model(
     device: str = "auto",
     progress: bool = True,
     zero_value: np.ndarray | None = None,
-) -> tuple[nn.Module, dict, pd.DataFrame]:
+) -> tuple[Any, dict, pd.DataFrame]:
     """Train one generator on scaled data; returns (model on CPU, architecture, history).
 
     zero_value: each gene's zero in the scaled space (`zero_values(scaler, n_genes)`). The
     VAE and the GAN use it when hparams' zero_inflation (default auto) turns on; it is then
     stored in the architecture, as plain floats, so the checkpoint rebuilds the model.
     """
+    if kind in REFERENCES:
+        model = REFERENCES[kind](n_labels)
+        model.fit(x, y if n_labels else None)
+        return model, {}, pd.DataFrame({"epoch": [0]})
+    import torch
+
+    from .training import train_gan, train_vae
+
     torch.manual_seed(seed)
-    dev = resolve_device(device) if kind in ("vae", "gan") else torch.device("cpu")
+    dev = resolve_device(device)
     architecture = {k: hparams[k] for k in _ARCHITECTURE_KEYS[kind] if k in hparams}
-    if kind == "independent":
-        architecture["n_train"] = len(x)
-    if kind in ("vae", "gan"):
-        setting = hparams.get("zero_inflation", "auto")
-        if kind == "vae" and hparams.get("reconstruction") == "mse_mean" and setting == "auto":
-            setting = False  # the mse_mean reading has no likelihood to add the hurdle to
-        on = resolve_zero_inflation(setting, x, zero_value)
-        architecture["zero_inflation"] = on
-        if on:
-            architecture["zero_value"] = [float(v) for v in zero_value]
-    model = build_model(kind, x.shape[1], n_labels, architecture).to(dev)
+    setting = hparams.get("zero_inflation", "auto")
+    if kind == "vae" and hparams.get("reconstruction") == "mse_mean" and setting == "auto":
+        setting = False  # the mse_mean reading has no likelihood to add the hurdle to
+    on = resolve_zero_inflation(setting, x, zero_value)
+    architecture["zero_inflation"] = on
+    if on:
+        architecture["zero_value"] = [float(v) for v in zero_value]
+    model = build_network(kind, x.shape[1], n_labels, architecture).to(dev)
     if architecture.get("zero_inflation"):
         model.init_zero_rate(torch.as_tensor(is_zero(x, zero_value).mean(axis=0)))
     xt = torch.as_tensor(x, dtype=torch.float32, device=dev)
@@ -136,7 +150,7 @@ def fit_model(
             kl_warmup_epochs=hparams.get("kl_warmup_epochs", 0),
             progress=progress,
         )
-    elif kind == "gan":
+    else:
         history = train_gan(
             model,
             xt,
@@ -150,9 +164,6 @@ def fit_model(
             clip_norm=hparams.get("clip_norm", 1.0),
             progress=progress,
         )
-    else:
-        model.fit(xt, yt)
-        history = pd.DataFrame({"epoch": [0]})
     return model.cpu().eval(), architecture, history
 
 
@@ -161,7 +172,7 @@ class TrainedGenerator:
     """A fitted generator with everything needed to sample in expression units."""
 
     kind: str
-    model: nn.Module
+    model: Any  # a torch module (VAE, GAN) or a numpy reference generator
     architecture: dict
     scaler: Scaler
     genes: list[str]
@@ -182,22 +193,23 @@ class TrainedGenerator:
 
         Without a label, a conditional model draws labels in the training proportions.
         """
-        gen = torch.Generator().manual_seed(seed)
+        rng = np.random.default_rng(seed)
         y = None
         if self.conditional:
             if label is None:
-                p = torch.tensor(self.label_counts, dtype=torch.float)
-                y = torch.multinomial(p / p.sum(), n, replacement=True, generator=gen)
+                p = np.asarray(self.label_counts, dtype=float)
+                y = rng.choice(len(p), size=n, p=p / p.sum())
             else:
-                y = torch.full((n,), self.label_index(label), dtype=torch.long)
+                y = np.full(n, self.label_index(label))
         elif label is not None:
             raise ValueError(f"this {self.kind} checkpoint was trained without labels")
-        torch.manual_seed(seed)
-        with torch.no_grad():
-            z = self.model.sample(n, y).cpu().double().numpy()
+        if self.kind in REFERENCES:
+            z = self.model.sample(n, y, rng)
+        else:
+            z = _sample_network(self.model, n, y, seed)
         if not np.isfinite(z).all():
             raise FloatingPointError(f"{self.kind} produced non-finite samples")
-        return z, None if y is None else y.numpy()
+        return z, y
 
     def sample(self, n: int, *, label: str | int | None = None, seed: int = 0) -> pd.DataFrame:
         """n synthetic profiles in original expression units (genes as columns)."""
@@ -227,12 +239,12 @@ class TrainedGenerator:
                 f"label {label!r} is not one of this checkpoint's labels {self.label_levels}"
             ) from None
 
-    def to_checkpoint(self) -> dict:
+    def metadata(self) -> dict:
+        """Everything but the model's numbers: plain strings, numbers, lists and dicts."""
         return {
             "format": CHECKPOINT_FORMAT,
             "kind": self.kind,
             "architecture": self.architecture,
-            "state_dict": {k: v.detach().cpu() for k, v in self.model.state_dict().items()},
             "scaler": self.scaler.to_dict(),
             "genes": list(self.genes),
             "label_column": self.label_column or "",
@@ -243,34 +255,77 @@ class TrainedGenerator:
         }
 
     def save(self, path: str | Path) -> None:
-        """Write atomically: a killed job never leaves a truncated checkpoint behind."""
-        save_atomic(self.to_checkpoint(), path)
+        """Write atomically: a killed job never leaves a truncated checkpoint behind.
+
+        Networks are written as torch archives, references as .npz (CHECKPOINT_FILE)."""
+        path = Path(path)
+        tmp = path.with_name(f".{path.name}.tmp")
+        if self.kind in REFERENCES:
+            arrays = {f"model.{k}": v for k, v in self.model.arrays().items()}
+            with open(tmp, "wb") as fh:  # a file object: savez adds no ".npz" suffix
+                np.savez(fh, metadata=np.array(json.dumps(self.metadata())), **arrays)
+        else:
+            import torch
+
+            # Cloned: a parameter may be a view into the optimiser's flat buffer.
+            state = {k: v.detach().cpu().clone() for k, v in self.model.state_dict().items()}
+            torch.save({**self.metadata(), "state_dict": state}, tmp)
+        os.replace(tmp, path)
 
 
-def save_atomic(obj: dict, path: str | Path) -> None:
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
+def package_versions(torch_used: bool) -> dict[str, str]:
+    versions = {"python": platform.python_version(), "numpy": np.__version__}
+    if torch_used:
+        import torch
+
+        versions["torch"] = str(torch.__version__)
+    return versions
+
+
+def _sample_network(model, n: int, y: np.ndarray | None, seed: int) -> np.ndarray:
+    import torch
+
+    torch.manual_seed(seed)
+    with torch.no_grad():
+        labels = None if y is None else torch.as_tensor(y, dtype=torch.long)
+        return model.sample(n, labels).cpu().double().numpy()
+
+
+def _read_checkpoint(path: Path, map_location: str) -> tuple[dict, Any]:
+    """(metadata, the model's numbers), refusing anything that would need unpickling."""
+    if zipfile.is_zipfile(path) and "metadata.npy" in zipfile.ZipFile(path).namelist():
+        with np.load(path, allow_pickle=False) as archive:
+            metadata = json.loads(str(archive["metadata"]))
+            arrays = {k.removeprefix("model."): archive[k] for k in archive.files if k != "metadata"}
+        return metadata, arrays
+    import torch
+
+    ckpt = torch.load(path, map_location=map_location, weights_only=True)
+    return ckpt, ckpt.get("state_dict") if isinstance(ckpt, dict) else None
 
 
 def load_generator(path: str | Path, *, map_location: str = "cpu") -> TrainedGenerator:
     """Load a checkpoint written by exprsynth; anything else is refused, never unpickled."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such checkpoint")
     try:
-        ckpt = torch.load(path, map_location=map_location, weights_only=True)
-    except FileNotFoundError:
-        raise FileNotFoundError(f"{path}: no such checkpoint") from None
-    except (pickle.UnpicklingError, RuntimeError, EOFError) as e:
+        ckpt, numbers = _read_checkpoint(path, map_location)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, zipfile.BadZipFile) as e:
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise ValueError(f"{path}: not a loadable exprsynth checkpoint ({first})") from None
     if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
         raise ValueError(f"{path}: not an exprsynth checkpoint (format {CHECKPOINT_FORMAT})")
     levels = ckpt["label_levels"]
-    model = build_model(ckpt["kind"], len(ckpt["genes"]), len(levels), ckpt["architecture"])
-    model.load_state_dict(ckpt["state_dict"])
+    if ckpt["kind"] in REFERENCES:
+        model = REFERENCES[ckpt["kind"]].from_arrays(len(levels), numbers)
+    else:
+        model = build_network(ckpt["kind"], len(ckpt["genes"]), len(levels), ckpt["architecture"])
+        model.load_state_dict(numbers)
+        model.eval()
     return TrainedGenerator(
         kind=ckpt["kind"],
-        model=model.eval(),
+        model=model,
         architecture=ckpt["architecture"],
         scaler=Scaler.from_dict(ckpt["scaler"]),
         genes=ckpt["genes"],

@@ -68,7 +68,7 @@ def test_slurm_run_matches_local_run(slurm_cluster, tiny_run, tmp_path, monkeypa
     monkeypatch.setenv("PATH", os.pathsep.join(path))
 
     # Only what is compared below (samples and metrics of every model): compare_models and
-    # plot_figures would add two more scheduler round trips (~45 s) to an already slow test.
+    # the figures would add two more scheduler round trips (~45 s) to an already slow test.
     targets = sorted(
         str(p.relative_to(tiny_run)) for p in (tiny_run / "results" / "metrics").glob("*/rep0.csv")
     )

@@ -8,6 +8,7 @@ import pytest
 import yaml
 
 from conftest import TINY_CONFIG, planned_jobs, run_snakemake, write_config
+from exprsynth.generator import CHECKPOINT_FILE
 from exprsynth.metrics import METRICS
 
 MODELS = ["vae", "gan", "gaussian", "independent"]
@@ -30,7 +31,7 @@ def test_every_output_exists_and_is_sane(tiny_run):
 
     assert (r / "scaler/rep0/scaler.pkl").stat().st_size > 0
     for model in MODELS:
-        assert (r / f"models/{model}/rep0/checkpoint.pt").exists()
+        assert (r / f"models/{model}/rep0/{CHECKPOINT_FILE[model]}").exists()
         history = pd.read_csv(r / f"models/{model}/rep0/history.csv")
         samples = pd.read_csv(r / f"samples/{model}/rep0.csv", index_col=0)
         assert samples.shape == (60, g) and list(samples.columns) == list(expr.columns)
@@ -80,7 +81,8 @@ def test_editing_vae_epochs_reruns_only_the_vae_branch(tiny_run, tmp_path):
     assert jobs == {
         *[(rule, f"model=vae, rep={rep}") for rule in ("train_model", "generate_samples", "evaluate_model") for rep in (0, 1)],
         ("compare_models", ""),
-        ("plot_figures", ""),
+        ("plot_replicate", ""),
+        ("plot_summary", ""),
     }
 
 
@@ -92,11 +94,13 @@ def test_editing_the_simulator_reruns_everything(tiny_run, tmp_path):
         "split_samples",
         "fit_scaler",
         "train_model",
+        "fit_reference",
         "generate_samples",
         "evaluate_floor",
         "evaluate_model",
         "compare_models",
-        "plot_figures",
+        "plot_replicate",
+        "plot_summary",
     }
 
 

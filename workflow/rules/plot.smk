@@ -15,7 +15,9 @@ FIGURES = expand(
 )
 
 
-rule plot_figures:
+# Figures of the first replicate: they need only its samples and evaluation details, so
+# they are drawn while the other replicates are still evaluated.
+rule plot_replicate:
     input:
         expression="results/data/gene_expression_data.csv",
         split=f"results/split/rep{REPS[0]}.tsv",
@@ -31,8 +33,7 @@ rule plot_figures:
             model=["real", *MODELS],
             rep=REPS[0],
         ),
-        summary="results/comparison_results.csv",
-        code=package_files("plots.py", "preprocess.py", "io.py"),
+        code=package_files("plots.py", "metrics.py", "preprocess.py", "io.py"),
     output:
         training_curves=report(
             "results/figures/training_curves.png",
@@ -48,11 +49,6 @@ rule plot_figures:
             "results/figures/distribution_comparison.png",
             caption="../report/distribution_comparison.rst",
             category="Figures",
-        ),
-        comparison_summary=report(
-            "results/figures/comparison_summary.png",
-            caption="../report/comparison_summary.rst",
-            category="Verdict",
         ),
         gene_mean_variance=report(
             "results/figures/gene_mean_variance.png",
@@ -79,15 +75,39 @@ rule plot_figures:
             caption="../report/de_scatter.rst",
             category="Figures",
         ),
+    log:
+        "logs/plot_replicate.log",
+    benchmark:
+        "benchmarks/plot_replicate.tsv"
+    conda:
+        "../../envs/plot.yaml"
+    threads: 1
+    params:
+        models=MODELS,
+    script:
+        "../scripts/plot_figures.py"
+
+
+# Figures of the summary over all replicates: the last step of a run, kept small.
+rule plot_summary:
+    input:
+        summary="results/comparison_results.csv",
+        code=package_files("plots.py", "metrics.py", "preprocess.py", "io.py"),
+    output:
+        comparison_summary=report(
+            "results/figures/comparison_summary.png",
+            caption="../report/comparison_summary.rst",
+            category="Verdict",
+        ),
         forest_plot=report(
             "results/figures/forest_plot.png",
             caption="../report/forest_plot.rst",
             category="Verdict",
         ),
     log:
-        "logs/plot_figures.log",
+        "logs/plot_summary.log",
     benchmark:
-        "benchmarks/plot_figures.tsv"
+        "benchmarks/plot_summary.tsv"
     conda:
         "../../envs/plot.yaml"
     threads: 1

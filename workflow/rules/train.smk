@@ -23,15 +23,15 @@ rule train_model:
     output:
         model="results/models/{model}/rep{rep}/checkpoint.pt",
         history="results/models/{model}/rep{rep}/history.csv",
-    wildcard_constraints:
-        model="vae|gan",
     log:
         "logs/train_model/{model}/rep{rep}.log",
     benchmark:
         "benchmarks/train_model/{model}/rep{rep}.tsv"
+    wildcard_constraints:
+        model="vae|gan",
+    priority: 10
     conda:
         "../../envs/torch.yaml"
-    priority: 10
     threads: 1
     resources:
         gpu=training_gpus,
@@ -55,15 +55,15 @@ use rule train_model as fit_reference with:
     output:
         model="results/models/{model}/rep{rep}/checkpoint.npz",
         history="results/models/{model}/rep{rep}/history.csv",
-    wildcard_constraints:
-        model="gaussian|independent",
     log:
         "logs/fit_reference/{model}/rep{rep}.log",
     benchmark:
         "benchmarks/fit_reference/{model}/rep{rep}.tsv"
+    wildcard_constraints:
+        model="gaussian|independent",
+    priority: 0
     conda:
         "../../envs/data.yaml"
-    priority: 0
     resources:
         gpu=0,
         mem_mb=2000,

@@ -6,6 +6,9 @@ split against the test split: the floor a perfect generator would reach.
 
 import sys
 
+# Loaded before threadpool_limits below: an OpenMP runtime loaded inside the block escapes
+# its cap, and the two-sample test's trees would run one thread per core in every job.
+import sklearn.ensemble  # noqa: F401
 from threadpoolctl import threadpool_limits
 
 from exprsynth.evaluate import evaluate

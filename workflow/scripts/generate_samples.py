@@ -9,7 +9,7 @@ import sys
 from threadpoolctl import threadpool_limits
 
 from exprsynth.generator import NETWORKS, load_generator
-from exprsynth.io import read_sample_ids, write_csv, write_h5ad
+from exprsynth.io import read_sample_ids, write_csv, write_expression, write_h5ad
 
 
 def main(
@@ -30,7 +30,7 @@ def main(
         torch.set_num_threads(threads)
     n = n_samples or len(read_sample_ids(expression))
     expr, meta = generator.generate(n, seed=seed, prefix=generator.kind.upper())
-    write_csv(expr, samples, index=True)
+    write_expression(expr, samples)
     write_csv(meta, metadata)
     if h5ad:  # only .h5ad input asks for .h5ad output
         write_h5ad(h5ad, expr, meta.set_index("sample_id"))

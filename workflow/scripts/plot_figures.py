@@ -1,6 +1,12 @@
-"""Rule plot_figures: the comparison figures, from the first replicate and the summary table."""
+"""Rules plot_replicate and plot_summary: the comparison figures a rule's outputs name.
+
+plot_replicate draws from the first replicate (samples, evaluation details, training
+histories); plot_summary from the summary table over all replicates. Each input is read
+only when a requested figure needs it.
+"""
 
 import sys
+from functools import cache
 
 from exprsynth import plots
 from exprsynth.io import read_expression, read_npz, read_scaler, read_table
@@ -9,32 +15,45 @@ from exprsynth.preprocess import split_data
 
 def main(
     *,
-    expression: str,
-    split: str,
-    scaler: str,
-    samples: list[str],
-    histories: list[str],
-    details: list[str],
-    summary: str,
     models: list[str],
     outputs: dict[str, str],
+    expression: str | None = None,
+    split: str | None = None,
+    scaler: str | None = None,
+    samples: list[str] = (),
+    histories: list[str] = (),
+    details: list[str] = (),
+    summary: str | None = None,
 ) -> None:
-    fitted = read_scaler(scaler)
-    data = split_data(read_expression(expression), None, read_table(split, sep="\t"), fitted, None)
-    synthetic = {m: fitted.transform(read_expression(p)[data.genes].to_numpy()) for m, p in zip(models, samples)}
-    evaluation = {m: read_npz(p) for m, p in zip(["real", *models], details)}
-    table = read_table(summary)
+    @cache
+    def data():
+        fitted = read_scaler(scaler)
+        return fitted, split_data(read_expression(expression), None, read_table(split, sep="\t"), fitted, None)
+
+    @cache
+    def synthetic():
+        fitted, d = data()
+        return {m: fitted.transform(read_expression(p)[d.genes].to_numpy()) for m, p in zip(models, samples)}
+
+    @cache
+    def evaluation():
+        return {m: read_npz(p) for m, p in zip(["real", *models], details)}
+
+    @cache
+    def table():
+        return read_table(summary)
+
     figures = {
         "training_curves": lambda: plots.training_curves({m: read_table(p) for m, p in zip(models, histories)}),
-        "pca_comparison": lambda: plots.pca_comparison(data.x_train, data.x_test, synthetic),
-        "distribution_comparison": lambda: plots.distribution_comparison(data.x_test, synthetic, data.genes),
-        "comparison_summary": lambda: plots.comparison_summary(table, models),
-        "gene_mean_variance": lambda: plots.gene_mean_variance(data.x_test, synthetic),
-        "correlation_heatmaps": lambda: plots.correlation_heatmaps(data.x_test, synthetic),
-        "c2st_roc": lambda: plots.c2st_roc(evaluation),
-        "dcr_histograms": lambda: plots.dcr_histograms(evaluation),
-        "de_scatter": lambda: plots.de_scatter(evaluation),
-        "forest_plot": lambda: plots.forest_plot(table, models),
+        "pca_comparison": lambda: plots.pca_comparison(data()[1].x_train, data()[1].x_test, synthetic()),
+        "distribution_comparison": lambda: plots.distribution_comparison(data()[1].x_test, synthetic(), data()[1].genes),
+        "comparison_summary": lambda: plots.comparison_summary(table(), models),
+        "gene_mean_variance": lambda: plots.gene_mean_variance(data()[1].x_test, synthetic()),
+        "correlation_heatmaps": lambda: plots.correlation_heatmaps(data()[1].x_test, synthetic()),
+        "c2st_roc": lambda: plots.c2st_roc(evaluation()),
+        "dcr_histograms": lambda: plots.dcr_histograms(evaluation()),
+        "de_scatter": lambda: plots.de_scatter(evaluation()),
+        "forest_plot": lambda: plots.forest_plot(table(), models),
     }
     for name, path in outputs.items():
         plots.save(figures[name](), path)
@@ -44,13 +63,7 @@ def main(
 if "snakemake" in globals():
     sys.stderr = open(snakemake.log[0], "w", buffering=1)
     main(
-        expression=snakemake.input.expression,
-        split=snakemake.input.split,
-        scaler=snakemake.input.scaler,
-        samples=list(snakemake.input.samples),
-        histories=list(snakemake.input.histories),
-        details=list(snakemake.input.details),
-        summary=snakemake.input.summary,
+        **{k: (list(v) if k in ("samples", "histories", "details") else v) for k, v in snakemake.input.items() if k != "code"},
         models=snakemake.params.models,
         outputs=dict(snakemake.output.items()),
     )

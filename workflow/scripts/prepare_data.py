@@ -7,7 +7,7 @@ one line (file, row/column or key, what to do) in the log and on stderr, nothing
 
 import sys
 
-from exprsynth.io import InputError, check_data_config, load_user_data, write_csv
+from exprsynth.io import InputError, check_data_config, load_user_data, write_csv, write_expression
 
 
 def main(
@@ -36,7 +36,7 @@ def main(
     )
     for note in loaded.notes:
         print(note, file=sys.stderr)
-    write_csv(loaded.expression, expression, index=True)
+    write_expression(loaded.expression, expression)
     write_csv(loaded.metadata, metadata)
     write_csv(loaded.modules, modules)
     n, g = loaded.expression.shape

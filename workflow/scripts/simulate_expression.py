@@ -2,13 +2,13 @@
 
 import sys
 
-from exprsynth.io import write_csv
+from exprsynth.io import write_csv, write_expression
 from exprsynth.simulate import simulate_cohort
 
 
 def main(*, params: dict, expression: str, metadata: str, modules: str) -> None:
     cohort = simulate_cohort(**{k: tuple(v) if isinstance(v, list) else v for k, v in params.items()})
-    write_csv(cohort.expression, expression, index=True)
+    write_expression(cohort.expression, expression)
     write_csv(cohort.metadata, metadata)
     write_csv(cohort.modules, modules)
     print(

@@ -25,7 +25,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     from .generator import load_generator
-    from .io import write_csv
+    from .io import write_csv, write_expression
 
     if args.n < 1:
         parser.error(f"--n must be at least 1, got {args.n}")
@@ -35,7 +35,7 @@ def main(argv: list[str] | None = None) -> int:
     except (FileNotFoundError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    write_csv(expr, args.out, index=True)
+    write_expression(expr, args.out)
     stem = args.out[:-4] if args.out.endswith(".csv") else args.out
     write_csv(meta, f"{stem}_metadata.csv")
     print(f"wrote {args.n} {generator.kind} samples to {args.out}", file=sys.stderr)

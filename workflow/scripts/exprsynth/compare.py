@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from scipy import stats
+from scipy.special import stdtr, stdtrit  # Student t CDF and its inverse; scipy.stats is 0.3 s slower to import
 
 from .metrics import METRIC_BY_NAME
 
@@ -26,7 +26,7 @@ def confidence_interval(values: np.ndarray, level: float = 0.95) -> tuple[float,
     v = values[np.isfinite(values)]
     if len(v) < 2:
         return float("nan"), float("nan")
-    half = stats.t.ppf(0.5 + level / 2, len(v) - 1) * v.std(ddof=1) / np.sqrt(len(v))
+    half = stdtrit(len(v) - 1, 0.5 + level / 2) * v.std(ddof=1) / np.sqrt(len(v))
     return float(v.mean() - half), float(v.mean() + half)
 
 
@@ -40,7 +40,8 @@ def paired_test(a: np.ndarray, b: np.ndarray) -> float:
         # No spread to test against: identical results are no difference, and a constant
         # difference counts only when it held in at least three replicates.
         return 1.0 if d[0] == 0 else (0.0 if len(d) >= 3 else float("nan"))
-    return float(stats.ttest_rel(a[ok], b[ok]).pvalue)
+    t = d.mean() / (d.std(ddof=1) / np.sqrt(len(d)))
+    return float(2 * stdtr(len(d) - 1, -abs(t)))
 
 
 def summarise(per_replicate: pd.DataFrame, contenders: tuple[str, str] = ("vae", "gan")) -> pd.DataFrame:

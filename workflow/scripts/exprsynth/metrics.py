@@ -11,8 +11,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats
-from scipy.spatial.distance import pdist
 
 from .preprocess import ZERO_TOLERANCE, is_zero
 
@@ -82,6 +80,8 @@ def wasserstein(real: np.ndarray, synth: np.ndarray, n_quantiles: int = 200) -> 
 
 
 def ks_mean(real: np.ndarray, synth: np.ndarray) -> float:
+    from scipy import stats
+
     return float(np.mean(stats.ks_2samp(real, synth, axis=0).statistic))
 
 
@@ -116,11 +116,15 @@ def zero_fraction_sample_ks(real, synth, zero_value, *, clipped: bool = True) ->
     """KS statistic between the per-sample zero fractions of real and synthetic samples."""
     a = zero_mask(real, zero_value, clipped=clipped).mean(axis=1)
     b = zero_mask(synth, zero_value, clipped=clipped).mean(axis=1)
+    from scipy import stats
+
     return float(stats.ks_2samp(a, b).statistic)
 
 
 def diversity(x: np.ndarray, max_n: int = 500, seed: int = 0) -> float:
     """Mean pairwise Euclidean distance (on at most max_n rows, for bounded cost)."""
+    from scipy.spatial.distance import pdist
+
     x = subsample(x, max_n, seed)
     return float(pdist(x).mean())
 
@@ -241,6 +245,8 @@ def knn_precision_recall_coverage(
 
 def de_tstats(x: np.ndarray, y: np.ndarray, positive: int) -> np.ndarray:
     """Per-gene Welch t-statistic of label `positive` against the rest (NaN-free)."""
+    from scipy import stats
+
     hi = y == positive
     if hi.sum() < 2 or (~hi).sum() < 2:
         return np.zeros(x.shape[1])
@@ -251,6 +257,8 @@ def de_recovery(
     real: np.ndarray, y_real: np.ndarray, synth: np.ndarray, y_synth: np.ndarray
 ) -> tuple[float, float]:
     """(Spearman of per-gene Welch t-statistics, slope of synthetic on real mean differences)."""
+    from scipy import stats
+
     positive = y_real.max()
     if len(np.unique(y_synth)) < 2 or len(np.unique(y_real)) < 2:
         return float("nan"), float("nan")

@@ -58,7 +58,7 @@ def model_params(wildcards):
 
 
 def training_gpus(wildcards):
-    return 1 if wildcards.model in ("vae", "gan") and config["device"] != "cpu" else 0
+    return 0 if config["device"] == "cpu" else 1
 
 
 def all_targets():

@@ -32,7 +32,10 @@ NETWORKS = ("vae", "gan")
 MODELS = (*NETWORKS, *REFERENCES)
 CHECKPOINT_FORMAT = "exprsynth-checkpoint/1"
 # A checkpoint's file name: networks are torch archives, references numpy archives.
-CHECKPOINT_FILE = {"vae": "checkpoint.pt", "gan": "checkpoint.pt", "gaussian": "checkpoint.npz", "independent": "checkpoint.npz"}
+CHECKPOINT_FILE = {
+    **{kind: "checkpoint.pt" for kind in NETWORKS},
+    **{kind: "checkpoint.npz" for kind in REFERENCES},
+}
 
 # zero_inflation: auto turns the zero-inflated outputs on when more than this share of the
 # training values are exact zeros in expression units (single-cell data: 60-90%; bulk
@@ -116,6 +119,8 @@ def fit_model(
     VAE and the GAN use it when hparams' zero_inflation (default auto) turns on; it is then
     stored in the architecture, as plain floats, so the checkpoint rebuilds the model.
     """
+    if kind not in MODELS:
+        raise ValueError(f"unknown model {kind!r}; expected one of {', '.join(MODELS)}")
     if kind in REFERENCES:
         model = REFERENCES[kind](n_labels)
         model.fit(x, y if n_labels else None)

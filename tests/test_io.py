@@ -1,0 +1,25 @@
+import numpy as np
+import pandas as pd
+
+from exprsynth.io import round_significant, write_csv, write_expression
+
+
+def test_expression_writer_gives_the_values_pandas_writes_with_six_digits(tmp_path):
+    rng = np.random.default_rng(0)
+    x = np.exp(rng.normal(size=(50, 7)) * 4)
+    x[0, 0], x[1, 1], x[2, 2], x[3, 3] = 0.0, 123456789.123, 1.23456789e-9, 999999.5
+    ids = pd.Index([f"S{i}" for i in range(49)] + ['odd,"id'], name="sample_id")
+    df = pd.DataFrame(x, index=ids, columns=[f"G{i}" for i in range(6)] + ["g,6"])
+    write_csv(df, tmp_path / "pandas.csv", index=True)
+    write_expression(df, tmp_path / "arrow.csv", rows_per_block=16)  # several blocks
+    a = pd.read_csv(tmp_path / "pandas.csv", index_col=0)
+    b = pd.read_csv(tmp_path / "arrow.csv", index_col=0)
+    pd.testing.assert_frame_equal(a, b)
+    assert list(b.index) == list(ids) and list(b.columns) == list(df.columns)
+    assert not list(tmp_path.glob(".*.tmp"))
+
+
+def test_round_significant_keeps_six_digits():
+    x = np.array([0.0, 1.0, -2.5, 1234567.0, 0.000123456789, 3.14159265])
+    np.testing.assert_array_equal(round_significant(x), [0.0, 1.0, -2.5, 1234570.0, 0.000123457, 3.14159])
+    assert repr(float(round_significant(np.array([0.1234565]))[0])) in ("0.123456", "0.123457")

@@ -82,7 +82,9 @@ def wasserstein(real: np.ndarray, synth: np.ndarray, n_quantiles: int = 200) -> 
 def ks_mean(real: np.ndarray, synth: np.ndarray) -> float:
     from scipy import stats
 
-    return float(np.mean(stats.ks_2samp(real, synth, axis=0).statistic))
+    # Only the statistic is used: the asymptotic p-value is the cheap one to compute along
+    # (the exact one took 12x longer on a GAN's samples at 2,000 genes).
+    return float(np.mean(stats.ks_2samp(real, synth, axis=0, method="asymp").statistic))
 
 
 def log2_var_ratio(real: np.ndarray, synth: np.ndarray) -> float:
@@ -118,7 +120,7 @@ def zero_fraction_sample_ks(real, synth, zero_value, *, clipped: bool = True) ->
     b = zero_mask(synth, zero_value, clipped=clipped).mean(axis=1)
     from scipy import stats
 
-    return float(stats.ks_2samp(a, b).statistic)
+    return float(stats.ks_2samp(a, b, method="asymp").statistic)
 
 
 def diversity(x: np.ndarray, max_n: int = 500, seed: int = 0) -> float:

@@ -85,13 +85,33 @@ def read_sample_ids(path: str | Path) -> pd.Index:
 
 
 def read_expression(path: str | Path) -> pd.DataFrame:
-    """Samples x genes matrix written by the workflow (index sample_id, read as text)."""
-    with open(path) as fh:
-        id_column = fh.readline().split(",", 1)[0].strip()
-    df = pd.read_csv(path, index_col=0, engine="pyarrow", dtype={id_column: str})
-    df.index = df.index.astype(str)
-    df.index.name = "sample_id"
-    return df.astype(np.float64)
+    """Samples x genes matrix written by the workflow (index sample_id, read as text).
+
+    pyarrow's streaming reader parses blocks of rows straight into float64 arrays, so the
+    peak is about 2.5 times the matrix (pandas' pyarrow engine: 6 times), 3x faster.
+    """
+    import pyarrow as pa
+    from pyarrow import csv as pacsv
+
+    with open(path, newline="") as fh:
+        id_column = next(csv.reader([fh.readline()]))[0]
+    reader = pacsv.open_csv(
+        path,
+        # 16 MB of text per block, ~80 rows at 20,000 genes: 64 MB was 30% faster but
+        # peaked 200 MB higher at 5,000 x 5,000.
+        read_options=pacsv.ReadOptions(block_size=1 << 24),
+        convert_options=pacsv.ConvertOptions(column_types={id_column: pa.string()}),
+    )
+    genes = reader.schema.names[1:]
+    ids, blocks = [], []
+    for batch in reader:
+        ids.extend(batch.column(0).to_pylist())
+        block = np.empty((batch.num_rows, len(genes)))
+        for j, column in enumerate(batch.columns[1:]):
+            block[:, j] = column.to_numpy(zero_copy_only=False)
+        blocks.append(block)
+    values = np.concatenate(blocks) if blocks else np.empty((0, len(genes)))
+    return pd.DataFrame(values, index=pd.Index(ids, name="sample_id"), columns=genes, copy=False)
 
 
 def read_table(path: str | Path, *, sep: str = ",") -> pd.DataFrame:

@@ -56,13 +56,20 @@ class Scaler:
         return cls(log1p=log1p, mean=mean, scale=scale)
 
     def transform(self, x: np.ndarray) -> np.ndarray:
-        z = np.log1p(x) if self.log1p else np.asarray(x, dtype=np.float64)
-        return (z - self.mean) / self.scale
+        # One new array, updated in place: at cohort scale each temporary is gigabytes.
+        z = np.log1p(x, dtype=np.float64) if self.log1p else np.array(x, dtype=np.float64)
+        z -= self.mean
+        z /= self.scale
+        return z
 
     def inverse_transform(self, z: np.ndarray) -> np.ndarray:
         """Back to expression units; with log1p the result is clipped at 0 (non-negative)."""
-        x = np.asarray(z) * self.scale + self.mean
-        return np.expm1(np.maximum(x, 0.0)) if self.log1p else x
+        x = np.asarray(z) * self.scale
+        x += self.mean
+        if self.log1p:
+            np.maximum(x, 0.0, out=x)
+            np.expm1(x, out=x)
+        return x
 
     def to_dict(self) -> dict:
         return {"log1p": self.log1p, "mean": self.mean.tolist(), "scale": self.scale.tolist()}

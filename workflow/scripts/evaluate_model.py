@@ -12,7 +12,15 @@ import sklearn.ensemble  # noqa: F401
 from threadpoolctl import threadpool_limits
 
 from exprsynth.evaluate import evaluate
-from exprsynth.io import encode_labels, read_expression, read_scaler, read_table, write_csv, write_npz
+from exprsynth.io import (
+    encode_labels,
+    read_expression,
+    read_scaler,
+    read_table,
+    read_values,
+    write_csv,
+    write_npz,
+)
 from exprsynth.preprocess import split_data, zero_values
 
 
@@ -41,7 +49,7 @@ def main(
     module_of_gene = read_table(modules).set_index("gene_id")["module"].reindex(data.genes)
     synth = y_synth = loss = None
     if samples is not None:
-        synth = fitted.transform(read_expression(samples)[data.genes].to_numpy())
+        synth = fitted.transform(read_values(samples, data.genes))
         synth_meta = read_table(samples_metadata)
         if label_column in synth_meta:
             y_synth = encode_labels(synth_meta[label_column], data.label_levels)

@@ -9,8 +9,12 @@ import sys
 from functools import cache
 
 from exprsynth import plots
-from exprsynth.io import read_expression, read_npz, read_scaler, read_table
+from exprsynth.io import read_expression, read_npz, read_scaler, read_table, read_values
+from exprsynth.metrics import subsample
 from exprsynth.preprocess import split_data
+
+# Synthetic samples per model that the figures draw from (the default cohort has 1,000).
+FIGURE_ROWS = 2000
 
 
 def main(
@@ -32,8 +36,13 @@ def main(
 
     @cache
     def synthetic():
+        # A figure needs no more points than this; at cohort scale the full sample files
+        # of four models would not fit in memory together. One file at a time.
         fitted, d = data()
-        return {m: fitted.transform(read_expression(p)[d.genes].to_numpy()) for m, p in zip(models, samples)}
+        return {
+            m: fitted.transform(subsample(read_values(p, d.genes), FIGURE_ROWS))
+            for m, p in zip(models, samples)
+        }
 
     @cache
     def evaluation():

@@ -230,7 +230,7 @@ class TrainedGenerator:
         if self.architecture.get("zero_inflation"):
             # The model's zeros sit at the float32 zero value: make them exact zeros.
             values[is_zero(z, self.architecture["zero_value"])] = 0.0
-        expr = pd.DataFrame(values, index=ids, columns=self.genes)
+        expr = pd.DataFrame(values, index=ids, columns=self.genes, copy=False)
         meta = pd.DataFrame({"sample_id": ids, "source": self.kind})
         if y is not None:
             meta.insert(1, self.label_column, [self.label_levels[i] for i in y])

@@ -114,6 +114,13 @@ def read_expression(path: str | Path) -> pd.DataFrame:
     return pd.DataFrame(values, index=pd.Index(ids, name="sample_id"), columns=genes, copy=False)
 
 
+def read_values(path: str | Path, genes: list[str]) -> np.ndarray:
+    """An expression CSV's values with the columns in `genes`' order; no copy when the file
+    already has that order (at cohort scale each copy is gigabytes)."""
+    df = read_expression(path)
+    return df.to_numpy() if list(df.columns) == list(genes) else df[genes].to_numpy()
+
+
 def read_table(path: str | Path, *, sep: str = ",") -> pd.DataFrame:
     return pd.read_csv(path, sep=sep, dtype={"sample_id": str})
 

@@ -11,7 +11,6 @@ its start-up (about a second).
 from __future__ import annotations
 
 import json
-import os
 import pickle
 import platform
 import zipfile
@@ -22,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from .io import atomic_path, read_npz
 from .preprocess import Scaler, is_zero
 from .reference import REFERENCES
 
@@ -263,19 +263,18 @@ class TrainedGenerator:
         """Write atomically: a killed job never leaves a truncated checkpoint behind.
 
         Networks are written as torch archives, references as .npz (CHECKPOINT_FILE)."""
-        path = Path(path)
-        tmp = path.with_name(f".{path.name}.tmp")
-        if self.kind in REFERENCES:
-            arrays = {f"model.{k}": v for k, v in self.model.arrays().items()}
-            with open(tmp, "wb") as fh:  # a file object: savez adds no ".npz" suffix
-                np.savez(fh, metadata=np.array(json.dumps(self.metadata())), **arrays)
-        else:
-            import torch
+        with atomic_path(path) as tmp:
+            if self.kind in REFERENCES:
+                arrays = {f"model.{k}": v for k, v in self.model.arrays().items()}
+                # Uncompressed (unlike io.write_npz): at cohort scale these are gigabytes.
+                with open(tmp, "wb") as fh:  # a file object: savez adds no ".npz" suffix
+                    np.savez(fh, metadata=np.array(json.dumps(self.metadata())), **arrays)
+            else:
+                import torch
 
-            # Cloned: a parameter may be a view into the optimiser's flat buffer.
-            state = {k: v.detach().cpu().clone() for k, v in self.model.state_dict().items()}
-            torch.save({**self.metadata(), "state_dict": state}, tmp)
-        os.replace(tmp, path)
+                # Cloned: a parameter may be a view into the optimiser's flat buffer.
+                state = {k: v.detach().cpu().clone() for k, v in self.model.state_dict().items()}
+                torch.save({**self.metadata(), "state_dict": state}, tmp)
 
 
 def package_versions(torch_used: bool) -> dict[str, str]:
@@ -298,11 +297,13 @@ def _sample_network(model, n: int, y: np.ndarray | None, seed: int) -> np.ndarra
 
 def _read_checkpoint(path: Path, map_location: str) -> tuple[dict, Any]:
     """(metadata, the model's numbers), refusing anything that would need unpickling."""
-    if zipfile.is_zipfile(path) and "metadata.npy" in zipfile.ZipFile(path).namelist():
-        with np.load(path, allow_pickle=False) as archive:
-            metadata = json.loads(str(archive["metadata"]))
-            arrays = {k.removeprefix("model."): archive[k] for k in archive.files if k != "metadata"}
-        return metadata, arrays
+    if zipfile.is_zipfile(path):
+        with zipfile.ZipFile(path) as archive:
+            is_npz = "metadata.npy" in archive.namelist()
+        if is_npz:
+            arrays = read_npz(path)
+            metadata = json.loads(str(arrays.pop("metadata")))
+            return metadata, {k.removeprefix("model."): v for k, v in arrays.items()}
     import torch
 
     ckpt = torch.load(path, map_location=map_location, weights_only=True)

@@ -40,6 +40,7 @@ VAE_OPTIONS = [
     {"likelihood": "gaussian"},
     {"reconstruction": "mse_mean"},
     {"kl_warmup_epochs": 2, "beta": 0.5},
+    {"latent_sampling": "aggregate_posterior"},
 ]
 GAN_OPTIONS = [
     {"loss": "bce"},
@@ -88,9 +89,18 @@ def test_gan_options_train_with_finite_losses(options, data):
     assert gen.sample_scaled(20)[0].shape == (20, 12)
 
 
-@pytest.mark.parametrize("kind", ["vae", "gan", "gaussian", "independent"])
-def test_checkpoint_round_trip_gives_identical_samples(kind, data, tmp_path):
-    gen = trained(kind, BASE.get(kind, {}), data)
+@pytest.mark.parametrize(
+    "kind, options",
+    [
+        ("vae", {}),
+        ("vae", {"latent_sampling": "aggregate_posterior"}),
+        ("gan", {}),
+        ("gaussian", {}),
+        ("independent", {}),
+    ],
+)
+def test_checkpoint_round_trip_gives_identical_samples(kind, options, data, tmp_path):
+    gen = trained(kind, {**BASE.get(kind, {}), **options}, data)
     path = tmp_path / "checkpoint.pt"
     gen.save(path)
     loaded = load_generator(path)
@@ -182,6 +192,37 @@ def test_mse_mean_reading_collapses_the_vae_and_the_elbo_does_not():
     assert std_mse > 0.9 and div < 0.1 * real_div
     std_mse, div, real_div = results["elbo"]
     assert std_mse < 0.2 and div > 0.7 * real_div
+
+
+def test_aggregate_posterior_sampler_has_the_moments_of_each_labels_encodings(data):
+    """Per label: mean of the posterior means, covariance Cov(mu) + mean posterior variance;
+    sampled latents land where that label's training samples are encoded."""
+    x, y = data
+    hp = {**BASE["vae"], "latent_sampling": "aggregate_posterior", "epochs": 5}
+    model, arch, _ = fit_model("vae", x, y, 2, hp, seed=0, device="cpu", progress=False)
+    assert arch["latent_sampling"] == "aggregate_posterior"
+    xt, yt = torch.as_tensor(x), torch.as_tensor(y)
+    with torch.no_grad():
+        mu, logvar = model.encode(xt, yt)
+    for k in (0, 1):
+        m, v = mu[yt == k].double(), logvar[yt == k].double().exp()
+        cov = torch.cov(m.T) + torch.diag(v.mean(dim=0))
+        chol = model.latent_cholesky[k].double()
+        torch.testing.assert_close(model.latent_mean[k].double(), m.mean(dim=0), atol=1e-5, rtol=0)
+        torch.testing.assert_close(chol @ chol.T, cov, atol=1e-5, rtol=1e-4)
+    # sample() draws z from those Gaussians (seen through an identity decoder, no noise)
+    model.decode = lambda z, y: z
+    model.learned_var = False
+    torch.manual_seed(0)
+    labels = torch.tensor([0, 1]).repeat_interleave(4000)
+    z = model.sample(8000, labels)
+    for k in (0, 1):
+        chol = model.latent_cholesky[k]
+        torch.testing.assert_close(z[labels == k].mean(dim=0), model.latent_mean[k], atol=0.05, rtol=0)
+        torch.testing.assert_close(torch.cov(z[labels == k].T), chol @ chol.T, atol=0.05, rtol=0.1)
+    # and a prior-sampling VAE keeps the state dict it always had (old checkpoints load)
+    prior, _, _ = fit_model("vae", x, y, 2, BASE["vae"], seed=0, device="cpu", progress=False)
+    assert "latent_mean" not in prior.state_dict()
 
 
 def test_checkpoint_tensors_are_saved_on_cpu_and_load_with_map_location(data, tmp_path):

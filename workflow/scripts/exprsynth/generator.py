@@ -44,7 +44,7 @@ ZERO_INFLATION_THRESHOLD = 0.30
 
 # Keys of a model's config section that shape the network (the rest steer training).
 _ARCHITECTURE_KEYS = {
-    "vae": ("latent_dim", "hidden", "likelihood", "reconstruction", "beta"),
+    "vae": ("latent_dim", "hidden", "likelihood", "reconstruction", "beta", "latent_sampling"),
     "gan": (
         "latent_dim",
         "generator_hidden",
@@ -155,6 +155,8 @@ def fit_model(
             kl_warmup_epochs=hparams.get("kl_warmup_epochs", 0),
             progress=progress,
         )
+        model.eval()
+        model.fit_latent_sampler(xt, yt)
     else:
         history = train_gan(
             model,

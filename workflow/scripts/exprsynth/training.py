@@ -166,9 +166,12 @@ def train_gan(
             counts[2] += 1
             if step % critic_steps:
                 continue
+            # The generator's step needs gradients through the critic, not for its weights.
+            model.discriminator.requires_grad_(False)
             g_loss = model.generator_loss(model.generate(len(idx), labels), labels)
             opt_g.zero_grad()
             g_loss.backward()
+            model.discriminator.requires_grad_(True)
             if clip_norm:
                 opt_g.clip_grad_norm(clip_norm)
             opt_g.step()

@@ -31,6 +31,12 @@ class VAE(nn.Module):
     over genes (the proper ELBO); "mse_mean" averages squared error over genes, the reading
     that lets the KL term win and collapses the model to the mean (kept to reproduce it).
 
+    latent_sampling: "prior" draws z ~ N(0, I) when sampling, as described.
+    "aggregate_posterior" draws z from a Gaussian fitted after training, per label, to the
+    training samples' encodings (ex-post density estimation, Ghosh et al., 2020): with
+    beta > 1 the encodings do not fill the prior, and decoding the prior's empty regions
+    gives profiles no real sample resembles.
+
     zero_inflation adds a hurdle: beside the mean, the decoder predicts for every sample and
     gene the probability that the entry is an exact zero. zero_value is each gene's zero in
     the scaled space, (transform(0) - mean) / scale. Training adds a Bernoulli likelihood of
@@ -48,6 +54,7 @@ class VAE(nn.Module):
         likelihood: str = "gaussian_learned_var",
         reconstruction: str = "elbo",
         beta: float = 1.0,
+        latent_sampling: str = "prior",
         zero_inflation: bool = False,
         zero_value: list[float] | None = None,
     ):
@@ -56,6 +63,8 @@ class VAE(nn.Module):
             raise ValueError(f"unknown vae likelihood {likelihood!r}")
         if reconstruction not in ("elbo", "mse_mean"):
             raise ValueError(f"unknown vae reconstruction {reconstruction!r}")
+        if latent_sampling not in ("prior", "aggregate_posterior"):
+            raise ValueError(f"unknown vae latent_sampling {latent_sampling!r}")
         self.n_genes, self.n_labels, self.latent_dim = n_genes, n_labels, latent_dim
         self.likelihood, self.reconstruction, self.beta = likelihood, reconstruction, beta
         self.encoder = mlp([n_genes + n_labels, *hidden], final_activation=True)
@@ -74,6 +83,13 @@ class VAE(nn.Module):
                 raise ValueError("vae zero_inflation needs reconstruction: elbo (a likelihood)")
             register_zero_value(self, zero_value, n_genes)
             self.to_zero_logit = nn.Linear(hidden[-1], n_genes)
+        # The fitted latent Gaussian (one per label): mean and Cholesky factor of the
+        # covariance; in the state dict, so a checkpoint samples as the trained model did.
+        self.latent_sampling = latent_sampling
+        if latent_sampling == "aggregate_posterior":
+            groups = max(n_labels, 1)
+            self.register_buffer("latent_mean", torch.zeros(groups, latent_dim))
+            self.register_buffer("latent_cholesky", torch.eye(latent_dim).repeat(groups, 1, 1))
 
     def encode(self, x: torch.Tensor, y: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
         h = self.encoder(with_labels(x, y, self.n_labels))
@@ -114,8 +130,28 @@ class VAE(nn.Module):
         return VAELoss(loss=rec + beta * kl, reconstruction=rec, kl=kl)
 
     @torch.no_grad()
+    def fit_latent_sampler(self, x: torch.Tensor, y: torch.Tensor | None) -> None:
+        """aggregate_posterior: per label, the Gaussian with the moments of the mixture of
+        the training samples' posteriors, N(mean of mu, Cov(mu) + mean of sigma^2).
+
+        A label with fewer than two training samples gets the pooled fit.
+        """
+        if self.latent_sampling != "aggregate_posterior":
+            return
+        mu, logvar = self.encode(x, y)
+        mu, var = mu.double(), logvar.double().exp()
+        everyone = torch.ones(len(x), dtype=torch.bool, device=x.device)
+        for k in range(len(self.latent_mean)):
+            rows = everyone if y is None or int((y == k).sum()) < 2 else y == k
+            cov = torch.cov(mu[rows].T).reshape(self.latent_dim, self.latent_dim)
+            cov += torch.diag(var[rows].mean(dim=0))
+            self.latent_mean[k] = mu[rows].mean(dim=0).float()
+            self.latent_cholesky[k] = torch.linalg.cholesky(cov).float()
+
+    @torch.no_grad()
     def sample(self, n: int, y: torch.Tensor | None = None) -> torch.Tensor:
-        """Draw z ~ N(0, I), decode; with a learned variance add x ~ N(mu(z), sigma^2).
+        """Draw z (from the prior or the fitted latent Gaussian), decode; with a learned
+        variance add x ~ N(mu(z), sigma^2).
 
         With zero inflation, each entry is then set to its gene's zero value with the
         decoded probability.
@@ -123,6 +159,9 @@ class VAE(nn.Module):
         device = self.log_var_x.device
         z = torch.randn(n, self.latent_dim, device=device)
         y = None if y is None else y.to(device)
+        if self.latent_sampling == "aggregate_posterior":
+            k = torch.zeros(n, dtype=torch.long, device=device) if y is None else y
+            z = self.latent_mean[k] + (self.latent_cholesky[k] @ z.unsqueeze(-1)).squeeze(-1)
         if self.zero_inflation:
             x, zero_logit = self.decode_hurdle(z, y)
         else:

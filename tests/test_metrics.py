@@ -151,3 +151,18 @@ def test_tiny_cohorts_give_nan_or_fewer_folds_instead_of_crashing():
     assert 0 <= auc <= 1
     assert all(0 <= x <= 1 for x in M.knn_precision_recall_coverage(real, synth))
     assert np.isnan(M.knn_precision_recall_coverage(real[:1], synth[:1])[0])
+
+
+def test_ks_statistic_equals_scipys_with_ties_and_disjoint_samples():
+    from scipy import stats
+
+    rng = np.random.default_rng(0)
+    cases = [
+        (rng.normal(size=(200, 40)), rng.normal(0.3, size=(150, 40))),
+        (np.round(rng.normal(size=(80, 20)), 1), np.round(rng.normal(size=(60, 20)), 1)),  # many ties
+        (np.zeros((30, 3)), np.ones((10, 3))),  # disjoint: D = 1
+    ]
+    for a, b in cases:
+        expected = stats.ks_2samp(a, b, axis=0, method="asymp").statistic
+        np.testing.assert_array_equal(M.ks_statistic(a, b), expected)
+    assert (M.ks_statistic(*cases[2]) == 1.0).all()

@@ -94,15 +94,27 @@ def _per_gene(fn, *arrays: np.ndarray) -> np.ndarray:
     )
 
 
+def ks_statistic(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Two-sample Kolmogorov-Smirnov statistic of each column, equal to scipy's ks_2samp's.
+
+    Both samples sorted together per column; after the last of each run of tied values,
+    the counts so far give the two empirical CDFs, as scipy's searchsorted(side="right")
+    does, without its per-column p-value (scipy's per-column work took longer than the
+    statistic itself).
+    """
+    n1, n2 = len(a), len(b)
+    both = np.concatenate([a, b])
+    order = np.argsort(both, axis=0, kind="stable")
+    values = np.take_along_axis(both, order, axis=0)
+    count_a = np.cumsum(order < n1, axis=0)
+    count_b = np.arange(1, n1 + n2 + 1)[:, None] - count_a
+    diff = np.abs(count_a / n1 - count_b / n2)
+    diff[:-1][values[1:] == values[:-1]] = 0.0  # only after the last of tied values
+    return diff.max(axis=0)
+
+
 def ks_mean(real: np.ndarray, synth: np.ndarray) -> float:
-    from scipy import stats
-
-    # Only the statistic is used: the asymptotic p-value is the cheap one to compute along
-    # (the exact one took 12x longer on a GAN's samples at 2,000 genes).
-    def ks(a, b):
-        return stats.ks_2samp(a, b, axis=0, method="asymp").statistic
-
-    return float(np.mean(_per_gene(ks, real, synth)))
+    return float(np.mean(_per_gene(ks_statistic, real, synth)))
 
 
 def log2_var_ratio(real: np.ndarray, synth: np.ndarray) -> float:
@@ -136,9 +148,7 @@ def zero_fraction_sample_ks(real, synth, zero_value, *, clipped: bool = True) ->
     """KS statistic between the per-sample zero fractions of real and synthetic samples."""
     a = zero_mask(real, zero_value, clipped=clipped).mean(axis=1)
     b = zero_mask(synth, zero_value, clipped=clipped).mean(axis=1)
-    from scipy import stats
-
-    return float(stats.ks_2samp(a, b, method="asymp").statistic)
+    return float(ks_statistic(a[:, None], b[:, None])[0])
 
 
 def diversity(x: np.ndarray, max_n: int = 500, seed: int = 0) -> float:

@@ -160,8 +160,10 @@ class VAE(nn.Module):
         z = torch.randn(n, self.latent_dim, device=device)
         y = None if y is None else y.to(device)
         if self.latent_sampling == "aggregate_posterior":
-            k = torch.zeros(n, dtype=torch.long, device=device) if y is None else y
-            z = self.latent_mean[k] + (self.latent_cholesky[k] @ z.unsqueeze(-1)).squeeze(-1)
+            group = torch.zeros(n, dtype=torch.long, device=device) if y is None else y
+            for k in range(len(self.latent_mean)):
+                rows = group == k
+                z[rows] = self.latent_mean[k] + z[rows] @ self.latent_cholesky[k].T
         if self.zero_inflation:
             x, zero_logit = self.decode_hurdle(z, y)
         else:

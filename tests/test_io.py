@@ -1,7 +1,8 @@
 import numpy as np
 import pandas as pd
+import pytest
 
-from exprsynth.io import round_significant, write_csv, write_expression
+from exprsynth.io import read_expression, round_significant, write_csv, write_expression
 
 
 def test_expression_writer_gives_the_values_pandas_writes_with_six_digits(tmp_path):
@@ -11,12 +12,23 @@ def test_expression_writer_gives_the_values_pandas_writes_with_six_digits(tmp_pa
     ids = pd.Index([f"S{i}" for i in range(49)] + ['odd,"id'], name="sample_id")
     df = pd.DataFrame(x, index=ids, columns=[f"G{i}" for i in range(6)] + ["g,6"])
     write_csv(df, tmp_path / "pandas.csv", index=True)
-    write_expression(df, tmp_path / "arrow.csv", rows_per_block=16)  # several blocks
+    write_expression(df, tmp_path / "arrow.csv", matrix=tmp_path / "x.npz", rows_per_block=16)
     a = pd.read_csv(tmp_path / "pandas.csv", index_col=0)
     b = pd.read_csv(tmp_path / "arrow.csv", index_col=0)
     pd.testing.assert_frame_equal(a, b)
     assert list(b.index) == list(ids) and list(b.columns) == list(df.columns)
+    # The workflow's copy (written block by block) holds the CSV's values bit for bit.
+    m = read_expression(tmp_path / "x.npz")
+    assert np.array_equal(m.to_numpy(), b.to_numpy()) and m.to_numpy().flags.c_contiguous
+    assert list(m.index) == list(ids) and list(m.columns) == list(df.columns)
     assert not list(tmp_path.glob(".*.tmp"))
+
+
+def test_a_failed_write_leaves_neither_file(tmp_path):
+    df = pd.DataFrame([[1.0, "x"]], index=pd.Index(["S1"], name="sample_id"), columns=["a", "b"])
+    with pytest.raises(ValueError):
+        write_expression(df, tmp_path / "x.csv", matrix=tmp_path / "x.npz")
+    assert not list(tmp_path.iterdir())
 
 
 def test_round_significant_keeps_six_digits():

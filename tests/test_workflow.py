@@ -144,9 +144,11 @@ def test_report_builds_with_the_verdict_first(tiny_run):
 
 
 def test_numeric_looking_sample_ids_stay_text(tmp_path):
-    from exprsynth.io import read_expression, read_sample_ids
+    from exprsynth.io import read_expression, read_sample_ids, write_expression
 
-    path = tmp_path / "x.csv"
-    path.write_text("sample_id,g1,g2\n001,1.5,2\n002,3,4\n010,5,6\n")
-    assert list(read_expression(path).index) == ["001", "002", "010"]
-    assert list(read_sample_ids(path)) == ["001", "002", "010"]
+    ids = pd.Index(["001", "002", "010"], name="sample_id")
+    df = pd.DataFrame([[1.5, 2.0], [3.0, 4.0], [5.0, 6.0]], index=ids, columns=["g1", "g2"])
+    write_expression(df, tmp_path / "x.csv", matrix=tmp_path / "x.npz")
+    assert list(read_expression(tmp_path / "x.npz").index) == ["001", "002", "010"]
+    assert list(read_sample_ids(tmp_path / "x.npz")) == ["001", "002", "010"]
+    assert (tmp_path / "x.csv").read_text().splitlines()[1] == "001,1.5,2"

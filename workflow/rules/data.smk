@@ -17,6 +17,7 @@ rule prepare_data:
         code=package_files("io.py", "preprocess.py"),
     output:
         expression="results/data/gene_expression_data.csv",
+        matrix="results/data/gene_expression_data.npz",
         metadata="results/data/sample_metadata.csv",
         modules="results/data/gene_modules.csv",
     log:

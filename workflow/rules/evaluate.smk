@@ -3,7 +3,7 @@ EVALUATION_CODE = package_files("evaluate.py", "metrics.py", "preprocess.py", "i
 
 rule evaluate_floor:
     input:
-        expression="results/data/gene_expression_data.csv",
+        expression="results/data/gene_expression_data.npz",
         metadata="results/data/sample_metadata.csv",
         modules="results/data/gene_modules.csv",
         split="results/split/rep{rep}.tsv",
@@ -30,12 +30,12 @@ rule evaluate_floor:
 
 rule evaluate_model:
     input:
-        expression="results/data/gene_expression_data.csv",
+        expression="results/data/gene_expression_data.npz",
         metadata="results/data/sample_metadata.csv",
         modules="results/data/gene_modules.csv",
         split="results/split/rep{rep}.tsv",
         scaler="results/scaler/rep{rep}/scaler.pkl",
-        samples="results/samples/{model}/rep{rep}.csv",
+        samples="results/samples/{model}/rep{rep}.npz",
         samples_metadata="results/samples/{model}/rep{rep}_metadata.csv",
         history="results/models/{model}/rep{rep}/history.csv",
         floor="results/metrics/real/rep{rep}.csv",

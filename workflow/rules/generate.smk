@@ -12,7 +12,7 @@ SAMPLE_OUTPUTS = (
 rule generate_samples:
     input:
         model=checkpoint,
-        expression="results/data/gene_expression_data.csv",
+        expression="results/data/gene_expression_data.npz",
         code=package_files(
             "generator.py",
             "vae.py",
@@ -25,6 +25,7 @@ rule generate_samples:
     output:
         **SAMPLE_OUTPUTS,
         samples="results/samples/{model}/rep{rep}.csv",
+        matrix="results/samples/{model}/rep{rep}.npz",
         metadata="results/samples/{model}/rep{rep}_metadata.csv",
     log:
         "logs/generate_samples/{model}/rep{rep}.log",

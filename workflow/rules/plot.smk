@@ -19,11 +19,11 @@ FIGURES = expand(
 # they are drawn while the other replicates are still evaluated.
 rule plot_replicate:
     input:
-        expression="results/data/gene_expression_data.csv",
+        expression="results/data/gene_expression_data.npz",
         split=f"results/split/rep{REPS[0]}.tsv",
         scaler=f"results/scaler/rep{REPS[0]}/scaler.pkl",
         samples=expand(
-            "results/samples/{model}/rep{rep}.csv", model=MODELS, rep=REPS[0]
+            "results/samples/{model}/rep{rep}.npz", model=MODELS, rep=REPS[0]
         ),
         histories=expand(
             "results/models/{model}/rep{rep}/history.csv", model=MODELS, rep=REPS[0]

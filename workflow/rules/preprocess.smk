@@ -1,6 +1,6 @@
 rule split_samples:
     input:
-        expression="results/data/gene_expression_data.csv",
+        expression="results/data/gene_expression_data.npz",
         metadata="results/data/sample_metadata.csv",
         code=package_files("preprocess.py", "io.py"),
     output:
@@ -19,7 +19,7 @@ rule split_samples:
 
 rule fit_scaler:
     input:
-        expression="results/data/gene_expression_data.csv",
+        expression="results/data/gene_expression_data.npz",
         split="results/split/rep{rep}.tsv",
         code=package_files("preprocess.py", "io.py"),
     output:

@@ -3,6 +3,7 @@ rule simulate_expression:
         code=package_files("simulate.py", "io.py"),
     output:
         expression="results/data/gene_expression_data.csv",
+        matrix="results/data/gene_expression_data.npz",
         metadata="results/data/sample_metadata.csv",
         modules="results/data/gene_modules.csv",
     log:

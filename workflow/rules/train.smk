@@ -1,5 +1,5 @@
 TRAINING_INPUTS = {
-    "expression": "results/data/gene_expression_data.csv",
+    "expression": "results/data/gene_expression_data.npz",
     "metadata": "results/data/sample_metadata.csv",
     "split": "results/split/rep{rep}.tsv",
     "scaler": "results/scaler/rep{rep}/scaler.pkl",

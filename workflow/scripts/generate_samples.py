@@ -17,6 +17,7 @@ def main(
     model: str,
     expression: str,
     samples: str,
+    matrix: str,
     metadata: str,
     n_samples: int | None,
     seed: int,
@@ -30,7 +31,7 @@ def main(
         torch.set_num_threads(threads)
     n = n_samples or len(read_sample_ids(expression))
     expr, meta = generator.generate(n, seed=seed, prefix=generator.kind.upper())
-    write_expression(expr, samples)
+    write_expression(expr, samples, matrix=matrix)
     write_csv(meta, metadata)
     if h5ad:  # only .h5ad input asks for .h5ad output
         write_h5ad(h5ad, expr, meta.set_index("sample_id"))
@@ -45,6 +46,7 @@ if "snakemake" in globals():
             model=snakemake.input.model,
             expression=snakemake.input.expression,
             samples=snakemake.output.samples,
+            matrix=snakemake.output.matrix,
             metadata=snakemake.output.metadata,
             h5ad=snakemake.output.get("h5ad"),
             threads=snakemake.threads,

@@ -15,6 +15,7 @@ def main(
     source: str,
     source_metadata: str | None,
     expression: str,
+    matrix: str,
     metadata: str,
     modules: str,
     data: dict,
@@ -36,7 +37,7 @@ def main(
     )
     for note in loaded.notes:
         print(note, file=sys.stderr)
-    write_expression(loaded.expression, expression)
+    write_expression(loaded.expression, expression, matrix=matrix)
     write_csv(loaded.metadata, metadata)
     write_csv(loaded.modules, modules)
     n, g = loaded.expression.shape

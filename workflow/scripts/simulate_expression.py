@@ -6,9 +6,9 @@ from exprsynth.io import write_csv, write_expression
 from exprsynth.simulate import simulate_cohort
 
 
-def main(*, params: dict, expression: str, metadata: str, modules: str) -> None:
+def main(*, params: dict, expression: str, matrix: str, metadata: str, modules: str) -> None:
     cohort = simulate_cohort(**{k: tuple(v) if isinstance(v, list) else v for k, v in params.items()})
-    write_expression(cohort.expression, expression)
+    write_expression(cohort.expression, expression, matrix=matrix)
     write_csv(cohort.metadata, metadata)
     write_csv(cohort.modules, modules)
     print(

@@ -47,6 +47,7 @@ class FlatAdam:
             self.flat = torch.cat([p.reshape(-1) for p in params])
         self.grad = torch.zeros_like(self.flat)
         self.m, self.v = torch.zeros_like(self.flat), torch.zeros_like(self.flat)
+        self.denom = torch.empty_like(self.flat)  # reused: a fresh one per step page-faults
         start = 0
         for p in params:
             end = start + p.numel()
@@ -69,8 +70,8 @@ class FlatAdam:
         b1, b2 = self.betas
         self.m.lerp_(self.grad, 1 - b1)
         self.v.mul_(b2).addcmul_(self.grad, self.grad, value=1 - b2)
-        denom = (self.v / (1 - b2**self.steps)).sqrt_().add_(self.eps)
-        self.flat.addcdiv_(self.m, denom, value=-self.lr / (1 - b1**self.steps))
+        torch.div(self.v, 1 - b2**self.steps, out=self.denom).sqrt_().add_(self.eps)
+        self.flat.addcdiv_(self.m, self.denom, value=-self.lr / (1 - b1**self.steps))
 
 
 def _check_finite(model: str, epoch: int, losses: dict[str, float], hint: str) -> None:

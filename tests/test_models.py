@@ -47,6 +47,7 @@ GAN_OPTIONS = [
     {"loss": "wgan-gp", "critic_steps": 2, "clip_norm": None},
     {"pack": 2},
     {"output_noise": True},
+    {"output_noise": True, "output_noise_init": 0.1, "fit_output_noise": True},
 ]
 BASE = {
     "vae": {"epochs": 2, "batch_size": 32, "lr": 1e-3, "latent_dim": 3, "hidden": [8]},
@@ -192,6 +193,24 @@ def test_mse_mean_reading_collapses_the_vae_and_the_elbo_does_not():
     assert std_mse > 0.9 and div < 0.1 * real_div
     std_mse, div, real_div = results["elbo"]
     assert std_mse < 0.2 and div > 0.7 * real_div
+
+
+def test_fitted_output_noise_gives_each_gene_its_training_variance():
+    """After fit_output_noise, network output plus noise has each gene's variance in x."""
+    torch.manual_seed(0)
+    x = torch.randn(4000, 6) * torch.tensor([0.5, 1.0, 2.0, 3.0, 1.5, 0.8])
+    y = torch.randint(0, 2, (4000,))
+    gan = GAN(6, n_labels=2, latent_dim=3, generator_hidden=(8,), output_noise=True, output_noise_init=0.1)
+    gan.fit_output_noise(x, y)
+    sigma = gan.generator[-1].log_sigma.exp()
+    assert (sigma > 0.4).all()  # up from the 0.1 it started at
+    generated = gan.sample(20000, torch.randint(0, 2, (20000,)))
+    torch.testing.assert_close(generated.var(dim=0), x.var(dim=0), rtol=0.05, atol=0)
+    # without learned noise, or with the zero gate, there is nothing to fit
+    plain = GAN(6, n_labels=2, latent_dim=3, generator_hidden=(8,))
+    before = {k: v.clone() for k, v in plain.state_dict().items()}
+    plain.fit_output_noise(x, y)
+    assert all(torch.equal(before[k], v) for k, v in plain.state_dict().items())
 
 
 def test_aggregate_posterior_sampler_has_the_moments_of_each_labels_encodings(data):

@@ -5,6 +5,8 @@ Module only: the two networks, the losses and sampling. Training lives in `train
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import nn
 from torch.nn import functional as F
@@ -18,11 +20,11 @@ GATE_TEMPERATURE = 0.5
 
 
 class LearnedNoise(nn.Module):
-    """Adds per-gene Gaussian noise with a learned scale (initialised at 1)."""
+    """Adds per-gene Gaussian noise with a learned scale (initialised at `init`)."""
 
-    def __init__(self, n: int):
+    def __init__(self, n: int, init: float = 1.0):
         super().__init__()
-        self.log_sigma = nn.Parameter(torch.zeros(n))
+        self.log_sigma = nn.Parameter(torch.full((n,), math.log(init)))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x + torch.randn_like(x) * self.log_sigma.exp()
@@ -62,6 +64,7 @@ class GAN(nn.Module):
         fake_label: float = 0.1,
         gp_weight: float = 10.0,
         output_noise: bool = False,
+        output_noise_init: float = 1.0,
         zero_inflation: bool = False,
         zero_value: list[float] | None = None,
     ):
@@ -73,7 +76,7 @@ class GAN(nn.Module):
         self.real_label, self.fake_label, self.gp_weight = real_label, fake_label, gp_weight
         self.generator = mlp([latent_dim + n_labels, *generator_hidden, n_genes])
         if output_noise:
-            self.generator.append(LearnedNoise(n_genes))
+            self.generator.append(LearnedNoise(n_genes, output_noise_init))
         # The sigmoid is folded into the BCE loss (numerically safer); the WGAN critic has none.
         self.discriminator = mlp(
             [(n_genes + n_labels) * pack, *discriminator_hidden, 1],
@@ -104,6 +107,22 @@ class GAN(nn.Module):
         zero_value = self.zero_value.expand_as(out)
         hard = torch.where(soft > 0.5, zero_value, out)
         return hard + (soft - soft.detach()) * (zero_value - out)
+
+    @torch.no_grad()
+    def fit_output_noise(self, x: torch.Tensor, y: torch.Tensor | None) -> None:
+        """Set each gene's output noise so that its variance in the generated samples
+        (network output plus noise) equals its variance in the training data `x`.
+
+        The network's part is measured on as many draws as `x` has rows, with `x`'s labels.
+        Without zero inflation only (the gate's zeros add variance of their own).
+        """
+        noise = self.generator[-1]
+        if not isinstance(noise, LearnedNoise) or self.zero_inflation:
+            return
+        h = with_labels(torch.randn(len(x), self.latent_dim, device=x.device), y, self.n_labels)
+        network_var = self.generator[:-1](h).var(dim=0)
+        # A floor keeps log finite where the network alone already over-spreads a gene.
+        noise.log_sigma.copy_(0.5 * (x.var(dim=0) - network_var).clamp(min=1e-4).log())
 
     @torch.no_grad()
     def init_zero_rate(self, rate: torch.Tensor) -> None:

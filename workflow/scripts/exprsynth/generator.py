@@ -56,6 +56,7 @@ _ARCHITECTURE_KEYS = {
         "fake_label",
         "gp_weight",
         "output_noise",
+        "output_noise_init",
     ),
 }
 
@@ -171,6 +172,9 @@ def fit_model(
             clip_norm=hparams.get("clip_norm", 1.0),
             progress=progress,
         )
+        if hparams.get("fit_output_noise"):
+            model.eval()
+            model.fit_output_noise(xt, yt)
     return model.cpu().eval(), architecture, history
 
 

@@ -76,7 +76,7 @@ def write_expression(
     numbers, in blocks of rows to bound memory. At 10,000 x 20,000 pandas takes minutes.
     With `matrix`, the same rounded values also go to an .npz file: the CSV is for people,
     the .npz for the workflow's later rules (`read_expression`). At 10,000 x 20,000,
-    parsing the CSV took 25-40 s in every job that read it; loading the .npz takes ~1 s.
+    parsing the CSV took about 40 s in every job that read it; loading the .npz 1-2 s.
     """
     import pyarrow as pa
     from pyarrow import csv as pacsv

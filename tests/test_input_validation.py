@@ -16,13 +16,13 @@ import pytest
 import yaml
 
 from conftest import ROOT, TINY_CONFIG, planned_jobs, run_snakemake, write_config
-from exprsynth.io import InputError, load_user_data
+from exprsynth.io import InputError, load_user_data, read_expression
 
 spec = importlib.util.spec_from_file_location("prepare_data", ROOT / "workflow/scripts/prepare_data.py")
 prepare_data = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(prepare_data)
 
-OUTPUTS = ["gene_expression_data.csv", "sample_metadata.csv", "gene_modules.csv"]
+OUTPUTS = ["gene_expression_data.csv", "sample_metadata.csv", "gene_modules.csv", "gene_expression_data.npz"]
 
 
 def counts(n=40, g=6, seed=0) -> pd.DataFrame:
@@ -64,6 +64,7 @@ def prepare(tmp_path, source, *, metadata=None, label_column="label", transform=
         expression=str(out / OUTPUTS[0]),
         metadata=str(out / OUTPUTS[1]),
         modules=str(out / OUTPUTS[2]),
+        matrix=str(out / OUTPUTS[3]),
         data=config,
         label_column=label_column,
         transform=transform,
@@ -95,6 +96,8 @@ def test_csv_becomes_the_simulators_three_tables(tmp_path, files):
     modules = pd.read_csv(out / OUTPUTS[2])
     assert list(modules.columns) == ["gene_id", "module"] and (modules.module == "background").all()
     assert list(modules.gene_id) == list(written.columns)
+    matrix = read_expression(out / OUTPUTS[3])  # what later rules read: the same table
+    assert np.array_equal(matrix.to_numpy(), written.to_numpy()) and list(matrix.index) == list(written.index)
 
 
 def test_tsv_genes_x_samples_reads_as_the_transpose(tmp_path, files):

@@ -1,5 +1,5 @@
 # The user's own expression data (config data.source is a file): checked and written as
-# the same three tables simulate_expression writes, so every later rule is unchanged.
+# the same files simulate_expression writes, so every later rule is unchanged.
 from exprsynth.io import InputError, check_data_config  # noqa: E402
 
 try:

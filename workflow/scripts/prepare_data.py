@@ -1,6 +1,6 @@
 """Rule prepare_data: the user's expression data, checked, written as the simulator's tables.
 
-Every later rule reads the same three files whether the data were simulated or not. Any
+Every later rule reads the same files whether the data were simulated or not. Any
 problem with the input stops the workflow here, before a split or a training job starts:
 one line (file, row/column or key, what to do) in the log and on stderr, nothing written.
 """

@@ -22,7 +22,12 @@ spec = importlib.util.spec_from_file_location("prepare_data", ROOT / "workflow/s
 prepare_data = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(prepare_data)
 
-OUTPUTS = ["gene_expression_data.csv", "sample_metadata.csv", "gene_modules.csv", "gene_expression_data.npz"]
+OUTPUTS = [
+    "gene_expression_data.csv",
+    "sample_metadata.csv",
+    "gene_modules.csv",
+    "gene_expression_data.npz",
+]
 
 
 def counts(n=40, g=6, seed=0) -> pd.DataFrame:
@@ -97,7 +102,8 @@ def test_csv_becomes_the_simulators_three_tables(tmp_path, files):
     assert list(modules.columns) == ["gene_id", "module"] and (modules.module == "background").all()
     assert list(modules.gene_id) == list(written.columns)
     matrix = read_expression(out / OUTPUTS[3])  # what later rules read: the same table
-    assert np.array_equal(matrix.to_numpy(), written.to_numpy()) and list(matrix.index) == list(written.index)
+    assert np.array_equal(matrix.to_numpy(), written.to_numpy())
+    assert list(matrix.index) == list(written.index)
 
 
 def test_tsv_genes_x_samples_reads_as_the_transpose(tmp_path, files):

@@ -200,7 +200,9 @@ def test_fitted_output_noise_gives_each_gene_its_training_variance():
     torch.manual_seed(0)
     x = torch.randn(4000, 6) * torch.tensor([0.5, 1.0, 2.0, 3.0, 1.5, 0.8])
     y = torch.randint(0, 2, (4000,))
-    gan = GAN(6, n_labels=2, latent_dim=3, generator_hidden=(8,), output_noise=True, output_noise_init=0.1)
+    gan = GAN(
+        6, n_labels=2, latent_dim=3, generator_hidden=(8,), output_noise=True, output_noise_init=0.1
+    )
     gan.fit_output_noise(x, y)
     sigma = gan.generator[-1].log_sigma.exp()
     assert (sigma > 0.4).all()  # up from the 0.1 it started at

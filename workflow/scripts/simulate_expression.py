@@ -1,4 +1,4 @@
-"""Rule simulate_expression: write the simulated cohort's tables (and the expression matrix as .npz)."""
+"""Rule simulate_expression: write the simulated cohort's tables (the expression also as .npz)."""
 
 import sys
 

@@ -67,7 +67,11 @@ def round_significant(x: np.ndarray, digits: int = 6) -> np.ndarray:
 
 
 def write_expression(
-    df: pd.DataFrame, path: str | Path, *, matrix: str | Path | None = None, rows_per_block: int = 1024
+    df: pd.DataFrame,
+    path: str | Path,
+    *,
+    matrix: str | Path | None = None,
+    rows_per_block: int = 1024,
 ) -> None:
     """A samples x genes matrix as CSV (ids in the first column), 6 significant digits.
 

@@ -19,6 +19,11 @@ def test_scaling_benchmark_runs_on_a_tiny_size(tmp_path):
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "| 80x40 |" in proc.stdout and "train_model/vae/rep0" in proc.stdout
+    row = next(line for line in proc.stdout.splitlines() if line.startswith("| 80x40 |"))
+    wall, cpu = (float(v) for v in row.split("|")[2:4])
+    assert wall > 0 and cpu > 0  # Snakemake and its jobs took CPU time
+    per_rule = proc.stdout.split("Per rule")[1]
+    assert "generate_samples/references" in per_rule and "train_model/vae" in per_rule
 
 
 def test_training_speed_benchmark_runs_on_a_tiny_size():

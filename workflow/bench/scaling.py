@@ -2,15 +2,19 @@
 table of wall time and per-rule time and peak memory (from the rules' benchmark files).
 
     python workflow/bench/scaling.py --sizes 1000x500,2000x2000,5000x5000 [--cores 2]
-        [--config extra.yaml] [--keep DIR]
+        [--replicates 1] [--config extra.yaml] [--keep DIR]
 
-Each size runs in its own temporary working directory with one replicate and the default
-hyperparameters (plus anything in --config, e.g. fewer epochs).
+Each size runs in its own temporary working directory with the default hyperparameters
+(plus anything in --config, e.g. fewer epochs). 1000x500 is the default cohort, so
+`--sizes 1000x500 --replicates 5` times the default configuration. CPU seconds are those
+of Snakemake and all its jobs together.
 """
 
 from __future__ import annotations
 
 import argparse
+import re
+import resource
 import subprocess
 import sys
 import tempfile
@@ -23,11 +27,16 @@ import yaml
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def run_size(n_samples: int, n_genes: int, cores: int, extra: dict, workdir: Path) -> dict:
+def _cpu_seconds_of_children() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def run_size(n_samples: int, n_genes: int, cores: int, replicates: int, extra: dict, workdir: Path) -> dict:
     n_modules = min(10, n_genes // 40) or 1
     config = {
         **extra,
-        "replicates": [0],
+        "replicates": list(range(replicates)),
         "simulate": {
             **extra.get("simulate", {}),
             "n_samples": n_samples,
@@ -41,9 +50,9 @@ def run_size(n_samples: int, n_genes: int, cores: int, extra: dict, workdir: Pat
     (workdir / "config.yaml").write_text(yaml.safe_dump(config))
     snakemake = Path(sys.executable).with_name("snakemake")
     cmd = [str(snakemake), "--snakefile", str(ROOT / "Snakefile"), "--directory", str(workdir), "--cores", str(cores)]
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), _cpu_seconds_of_children()
     proc = subprocess.run(cmd, capture_output=True, text=True)
-    wall = time.perf_counter() - start
+    wall, cpu = time.perf_counter() - start, _cpu_seconds_of_children() - cpu_start
     if proc.returncode != 0:
         raise SystemExit(f"{n_samples}x{n_genes} failed:\n{proc.stderr[-3000:]}")
     rows = []
@@ -51,13 +60,14 @@ def run_size(n_samples: int, n_genes: int, cores: int, extra: dict, workdir: Pat
         b = pd.read_csv(tsv, sep="\t").iloc[-1]
         rows.append({"job": str(tsv.relative_to(workdir / "benchmarks"))[:-4], "s": b["s"], "max_rss_mb": b["max_rss"]})
     jobs = pd.DataFrame(rows)
-    return {"size": f"{n_samples}x{n_genes}", "cells": n_samples * n_genes, "wall_s": wall, "jobs": jobs}
+    return {"size": f"{n_samples}x{n_genes}", "cells": n_samples * n_genes, "wall_s": wall, "cpu_s": cpu, "jobs": jobs}
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="1000x500,2000x2000,5000x5000")
     parser.add_argument("--cores", type=int, default=2)
+    parser.add_argument("--replicates", type=int, default=1)
     parser.add_argument("--config", help="YAML merged into each size's config (e.g. fewer epochs)")
     parser.add_argument("--keep", help="keep the working directories under this folder")
     args = parser.parse_args(argv)
@@ -66,20 +76,26 @@ def main(argv=None) -> int:
     results = []
     for size in args.sizes.split(","):
         n, g = (int(v) for v in size.lower().split("x"))
-        results.append(run_size(n, g, args.cores, extra, base / size))
+        results.append(run_size(n, g, args.cores, args.replicates, extra, base / size))
         r = results[-1]
         print(f"{r['size']}: {r['wall_s']:.1f} s wall", file=sys.stderr)
-    print("| size (samples x genes) | wall s | slowest job (s) | peak RSS of any job (MB) | wall s per 10^6 values |")
-    print("|---|---|---|---|---|")
+    print(f"{args.replicates} replicate(s), {args.cores} cores")
+    print("| size (samples x genes) | wall s | CPU s | slowest job (s) | peak RSS of any job (MB) | wall s per 10^6 values |")
+    print("|---|---|---|---|---|---|")
     for r in results:
         j = r["jobs"]
         slow = j.loc[j["s"].idxmax()]
         print(
-            f"| {r['size']} | {r['wall_s']:.1f} | {slow['job']} ({slow['s']:.1f}) | "
+            f"| {r['size']} | {r['wall_s']:.1f} | {r['cpu_s']:.1f} | {slow['job']} ({slow['s']:.1f}) | "
             f"{j['max_rss_mb'].max():.0f} | {r['wall_s'] / r['cells'] * 1e6:.2f} |"
         )
+    jobs = results[-1]["jobs"]
     print("\nPer job, largest size:")
-    print(results[-1]["jobs"].sort_values("s", ascending=False).to_string(index=False))
+    print(jobs.sort_values("s", ascending=False).to_string(index=False))
+    print("\nPer rule (and network), largest size:")
+    rule = jobs["job"].map(lambda job: re.sub(r"/(gaussian|independent)$", "/references", re.sub(r"/rep[^/]*$", "", job)))
+    by_rule = jobs.groupby(rule).agg(jobs=("s", "size"), mean_s=("s", "mean"), total_s=("s", "sum"), max_rss_mb=("max_rss_mb", "max"))
+    print(by_rule.sort_values("total_s", ascending=False).round(2).to_string())
     return 0
 
 

@@ -3,9 +3,11 @@
 Same models, losses, optimisers and batch size (64) on data of the default size
 (800 training samples x 500 genes). The plain loop is what a typical script does: a
 Dataset returning one row at a time, a shuffling DataLoader that collates each batch,
-and a `.item()` on every step for logging.
+and a `.item()` on every step for logging. On a GPU (`--device cuda`, or `auto` where
+torch sees one) the plain loop keeps the data on the host and moves each batch, as such
+scripts do; exprsynth keeps it on the device.
 
-    python workflow/bench/training_speed.py [--epochs 5] [--threads 1]
+    python workflow/bench/training_speed.py [--epochs 5] [--threads 1] [--device auto]
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
 from exprsynth.gan import GAN  # noqa: E402
+from exprsynth.generator import resolve_device  # noqa: E402
 from exprsynth.training import train_gan, train_vae  # noqa: E402
 from exprsynth.vae import VAE  # noqa: E402
 
@@ -34,13 +37,13 @@ class RowDataset(torch.utils.data.Dataset):
         return self.x[i]
 
 
-def plain_vae(model, x, epochs, batch_size=64, lr=1e-3):
+def plain_vae(model, x, epochs, device, batch_size=64, lr=1e-3):
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     loader = torch.utils.data.DataLoader(RowDataset(x), batch_size=batch_size, shuffle=True)
     steps = 0
     for _ in range(epochs):
         for batch in loader:
-            out = model.loss(batch, None)
+            out = model.loss(batch.to(device), None)
             opt.zero_grad()
             out.loss.backward()
             opt.step()
@@ -49,13 +52,14 @@ def plain_vae(model, x, epochs, batch_size=64, lr=1e-3):
     return steps
 
 
-def plain_gan(model, x, epochs, batch_size=64, lr=2e-4):
+def plain_gan(model, x, epochs, device, batch_size=64, lr=2e-4):
     opt_g = torch.optim.Adam(model.generator.parameters(), lr=lr, betas=(0.5, 0.999))
     opt_d = torch.optim.Adam(model.discriminator.parameters(), lr=lr, betas=(0.5, 0.999))
     loader = torch.utils.data.DataLoader(RowDataset(x), batch_size=batch_size, shuffle=True)
     steps = 0
     for _ in range(epochs):
         for real in loader:
+            real = real.to(device)
             fake = model.generate(len(real), None)
             d_loss, _ = model.discriminator_loss(real, fake.detach(), None)
             opt_d.zero_grad()
@@ -72,9 +76,11 @@ def plain_gan(model, x, epochs, batch_size=64, lr=2e-4):
     return steps
 
 
-def timed(fn):
+def timed(fn, device):
     start = time.perf_counter()
     fn()
+    if device.type == "cuda":
+        torch.cuda.synchronize()
     return time.perf_counter() - start
 
 
@@ -84,20 +90,26 @@ def main(argv=None) -> int:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--samples", type=int, default=800)
     parser.add_argument("--genes", type=int, default=500)
+    parser.add_argument("--device", default="auto", help="auto (CUDA when available) | cpu | cuda")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
+    try:
+        device = resolve_device(args.device)
+    except RuntimeError as e:
+        parser.error(str(e))
     torch.manual_seed(0)
     x = torch.randn(args.samples, args.genes)
+    x_device = x.to(device)
     steps = args.epochs * -(-args.samples // 64)
-    print(f"{args.samples} x {args.genes}, batch 64, {args.epochs} epochs ({steps} steps), {args.threads} thread(s)")
+    print(f"{args.samples} x {args.genes}, batch 64, {args.epochs} epochs ({steps} steps), {args.threads} thread(s), {device}")
     print(f"{'model':6s} {'exprsynth steps/s':>18s} {'plain loop steps/s':>19s} {'speed-up':>9s}")
     for name, make, ours, plain in [
-        ("VAE", lambda: VAE(args.genes), lambda m: train_vae(m, x, None, epochs=args.epochs, progress=False), lambda m: plain_vae(m, x, args.epochs)),
-        ("GAN", lambda: GAN(args.genes), lambda m: train_gan(m, x, None, epochs=args.epochs, progress=False), lambda m: plain_gan(m, x, args.epochs)),
+        ("VAE", lambda: VAE(args.genes).to(device), lambda m: train_vae(m, x_device, None, epochs=args.epochs, progress=False), lambda m: plain_vae(m, x, args.epochs, device)),
+        ("GAN", lambda: GAN(args.genes).to(device), lambda m: train_gan(m, x_device, None, epochs=args.epochs, progress=False), lambda m: plain_gan(m, x, args.epochs, device)),
     ]:
         ours(make()), plain(make())  # warm-up
-        t_ours = min(timed(lambda: ours(make())) for _ in range(3))
-        t_plain = min(timed(lambda: plain(make())) for _ in range(3))
+        t_ours = min(timed(lambda: ours(make()), device) for _ in range(3))
+        t_plain = min(timed(lambda: plain(make()), device) for _ in range(3))
         print(f"{name:6s} {steps / t_ours:18.0f} {steps / t_plain:19.0f} {t_plain / t_ours:8.1f}x")
     return 0
 

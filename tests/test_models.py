@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from exprsynth import load_generator
-from exprsynth.gan import GAN
+from exprsynth.gan import GAN, MinibatchStd
 from exprsynth.generator import TrainedGenerator, fit_model
 from exprsynth.preprocess import Scaler
 from exprsynth.training import TrainingDiverged
@@ -48,6 +48,8 @@ GAN_OPTIONS = [
     {"pack": 2},
     {"output_noise": True},
     {"output_noise": True, "output_noise_init": 0.1, "fit_output_noise": True},
+    {"ema": 0.9},
+    {"minibatch_std": True, "loss": "wgan-gp", "pack": 2},
 ]
 BASE = {
     "vae": {"epochs": 2, "batch_size": 32, "lr": 1e-3, "latent_dim": 3, "hidden": [8]},
@@ -96,6 +98,7 @@ def test_gan_options_train_with_finite_losses(options, data):
         ("vae", {}),
         ("vae", {"latent_sampling": "aggregate_posterior"}),
         ("gan", {}),
+        ("gan", {"minibatch_std": True, "ema": 0.9}),
         ("gaussian", {}),
         ("independent", {}),
     ],
@@ -213,6 +216,44 @@ def test_fitted_output_noise_gives_each_gene_its_training_variance():
     before = {k: v.clone() for k, v in plain.state_dict().items()}
     plain.fit_output_noise(x, y)
     assert all(torch.equal(before[k], v) for k, v in plain.state_dict().items())
+
+
+def test_generator_ema_is_the_moving_average_of_its_weights(data):
+    """One generator step (64 rows, batches of 32, 2 critic steps): the averaged weights are
+    init + (1 - decay) * (step - init); a decay of ~1 keeps the initial generator."""
+    x, y = data[0][:64], data[1][:64]
+    hp = {**BASE["gan"], "epochs": 1, "loss": "wgan-gp", "critic_steps": 2}
+
+    def generator_weights(**extra):
+        model, _, _ = fit_model("gan", x, y, 2, {**hp, **extra}, seed=3, device="cpu", progress=False)
+        return torch.cat([p.detach().reshape(-1) for p in model.generator.parameters()])
+
+    torch.manual_seed(3)  # fit_model's seed: the same initial weights
+    untrained = GAN(12, n_labels=2, latent_dim=3, generator_hidden=(8,), discriminator_hidden=(8, 8), loss="wgan-gp")
+    initial = torch.cat([p.detach().reshape(-1) for p in untrained.generator.parameters()])
+    stepped = generator_weights()
+    assert not torch.equal(stepped, initial)
+    torch.testing.assert_close(generator_weights(ema=0.75), initial.lerp(stepped, 0.25))
+    torch.testing.assert_close(generator_weights(ema=1 - 1e-12), initial)
+
+
+def test_minibatch_std_lets_the_critic_see_the_batch_spread():
+    """With minibatch_std a row's logit depends on the rest of its batch: a collapsed batch
+    (every row alike) is judged differently from a spread one; without it, it is not."""
+    torch.manual_seed(0)
+    spread = torch.randn(16, 10)
+    collapsed = spread.clone()
+    collapsed[1:] = spread[0]
+    for on in (True, False):
+        gan = GAN(10, latent_dim=3, discriminator_hidden=(8, 8), dropout=0.0, loss="wgan-gp", minibatch_std=on)
+        with torch.no_grad():
+            a, b = gan.critic(spread, None)[0], gan.critic(collapsed, None)[0]
+        assert torch.equal(a, b) is not on
+    # the feature itself: the mean per-feature sd across the batch (1e-4, not 0, for
+    # identical rows: the epsilon that keeps its gradient finite)
+    feature = MinibatchStd()
+    torch.testing.assert_close(feature(spread)[:, -1], spread.std(dim=0, unbiased=False).mean().expand(16))
+    torch.testing.assert_close(feature(collapsed[:1].expand(5, 10))[:, -1], torch.full((5,), 1e-4))
 
 
 def test_aggregate_posterior_sampler_has_the_moments_of_each_labels_encodings(data):

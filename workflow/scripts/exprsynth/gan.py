@@ -30,6 +30,16 @@ class LearnedNoise(nn.Module):
         return x + torch.randn_like(x) * self.log_sigma.exp()
 
 
+class MinibatchStd(nn.Module):
+    """Appends one feature to every row: the mean over features of each feature's standard
+    deviation across the batch (Karras et al., 2018). A critic that sees it can tell a
+    batch of too-similar samples from a real one, which penalises mode collapse."""
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        std = (h.var(dim=0, unbiased=False) + 1e-8).sqrt().mean()
+        return torch.cat([h, std.expand(h.shape[0], 1)], dim=1)
+
+
 class GAN(nn.Module):
     """Generator noise -> hidden -> genes; discriminator genes -> hidden -> 1 logit.
 
@@ -47,6 +57,8 @@ class GAN(nn.Module):
     gradient of the relaxed sample reaches the logits. The other values are clamped from
     below at the zero value (straight-through as well): the workflow's log1p inverse maps
     anything below to zero anyway, and the discriminator should see what the output holds.
+    minibatch_std gives the discriminator's last Linear the batch's mean per-feature
+    standard deviation as one more input (MinibatchStd).
     """
 
     def __init__(
@@ -67,6 +79,7 @@ class GAN(nn.Module):
         output_noise_init: float = 1.0,
         zero_inflation: bool = False,
         zero_value: list[float] | None = None,
+        minibatch_std: bool = False,
     ):
         super().__init__()
         if loss not in ("bce", "wgan-gp"):
@@ -83,6 +96,11 @@ class GAN(nn.Module):
             activation=lambda: nn.LeakyReLU(0.2),
             dropout={0: dropout, 1: dropout},
         )
+        if minibatch_std:
+            last = len(self.discriminator) - 1  # mlp ends with its last Linear
+            head = self.discriminator[last]
+            self.discriminator[last] = MinibatchStd()
+            self.discriminator.append(nn.Linear(head.in_features + 1, head.out_features))
         self.zero_inflation = bool(zero_inflation)
         if self.zero_inflation:
             register_zero_value(self, zero_value, n_genes)

@@ -57,6 +57,7 @@ _ARCHITECTURE_KEYS = {
         "gp_weight",
         "output_noise",
         "output_noise_init",
+        "minibatch_std",
     ),
 }
 
@@ -170,6 +171,7 @@ def fit_model(
             betas=tuple(hparams.get("betas", (0.5, 0.999))),
             critic_steps=hparams.get("critic_steps", 1),
             clip_norm=hparams.get("clip_norm", 1.0),
+            ema=hparams.get("ema"),
             progress=progress,
         )
         if hparams.get("fit_output_noise"):

@@ -133,14 +133,20 @@ def train_gan(
     betas: tuple[float, float] = (0.5, 0.999),
     critic_steps: int = 1,
     clip_norm: float | None = 1.0,
+    ema: float | None = None,
     progress: bool = True,
 ) -> pd.DataFrame:
     """Alternating updates: `critic_steps` discriminator batches per generator step.
 
     One epoch is one pass of the discriminator over the training data. Returns one row
     per epoch: discriminator_loss, generator_loss and (WGAN-GP) the Wasserstein estimate.
+    ema: decay of an exponential moving average of the generator's weights (Yazici et al.,
+    2019), updated after every generator step and copied into the generator at the end;
+    None trains and returns the last iterate.
     """
     opt_g = FlatAdam(model.generator.parameters(), lr=lr, betas=betas)
+    # Every generator parameter lives in opt_g.flat: one buffer to average.
+    ema_flat = None if ema is None else opt_g.flat.clone()
     opt_d = FlatAdam(model.discriminator.parameters(), lr=lr_discriminator or lr, betas=betas)
     # Batches are a multiple of the pack size, so packs never straddle a batch edge.
     batch_size = max(model.pack, batch_size - batch_size % model.pack)
@@ -176,6 +182,8 @@ def train_gan(
             if clip_norm:
                 opt_g.clip_grad_norm(clip_norm)
             opt_g.step()
+            if ema_flat is not None:
+                ema_flat.lerp_(opt_g.flat, 1 - ema)
             sums[1] += g_loss.detach()
             counts[1] += 1
         d, g, w = (sums / counts.clamp(min=1)).tolist()
@@ -183,4 +191,6 @@ def train_gan(
         _check_finite("GAN", epoch, row, "lower gan.lr or check the input for extreme values")
         rows.append(row)
         bar.set_postfix(d=f"{d:.3f}", g=f"{g:.3f}")
+    if ema_flat is not None:
+        opt_g.flat.copy_(ema_flat)
     return pd.DataFrame(rows)

@@ -97,6 +97,7 @@ class GAN(nn.Module):
             dropout={0: dropout, 1: dropout},
         )
         if minibatch_std:
+            # The feature goes in before the last Linear, which is rebuilt one input wider.
             last = len(self.discriminator) - 1  # mlp ends with its last Linear
             head = self.discriminator[last]
             self.discriminator[last] = MinibatchStd()

@@ -48,8 +48,7 @@ def run_size(n_samples: int, n_genes: int, cores: int, replicates: int, extra: d
     }
     workdir.mkdir(parents=True, exist_ok=True)
     (workdir / "config.yaml").write_text(yaml.safe_dump(config))
-    snakemake = Path(sys.executable).with_name("snakemake")
-    cmd = [str(snakemake), "--snakefile", str(ROOT / "Snakefile"), "--directory", str(workdir), "--cores", str(cores)]
+    cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(ROOT / "Snakefile"), "--directory", str(workdir), "--cores", str(cores)]
     start, cpu_start = time.perf_counter(), _cpu_seconds_of_children()
     proc = subprocess.run(cmd, capture_output=True, text=True)
     wall, cpu = time.perf_counter() - start, _cpu_seconds_of_children() - cpu_start

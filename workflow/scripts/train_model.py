@@ -11,6 +11,7 @@ from exprsynth.generator import (
     TrainedGenerator,
     fit_model,
     package_versions,
+    resolve_device,
     zero_fraction,
 )
 from exprsynth.io import read_expression, read_scaler, read_table, write_csv
@@ -37,6 +38,7 @@ def main(
         import torch
 
         torch.set_num_threads(threads)
+        device = str(resolve_device(device))  # record where it ran, not 'auto'
     fitted_scaler = read_scaler(scaler)
     data = split_data(
         read_expression(expression),
@@ -60,7 +62,7 @@ def main(
         zero_value=zero_value,
     )
     seconds = time.perf_counter() - start
-    print(f"{model}: trained in {seconds:.1f} s on {len(data.x_train)} samples", file=sys.stderr)
+    print(f"{model}: trained in {seconds:.1f} s on {len(data.x_train)} samples ({device})", file=sys.stderr)
     if "zero_inflation" in architecture:
         print(
             f"{model}: zero inflation {'on' if architecture['zero_inflation'] else 'off'} "
@@ -81,7 +83,7 @@ def main(
         history=hist,
         info={
             "seed": seed,
-            "device": device,
+            "device": device if model in NETWORKS else "cpu",
             "training_seconds": seconds,
             "zero_fraction_train": zeros,
             "hparams": {k: v for k, v in hparams.items() if v is not None},

@@ -5,7 +5,8 @@ Same models, losses, optimisers and batch size (64) on data of the default size
 Dataset returning one row at a time, a shuffling DataLoader that collates each batch,
 and a `.item()` on every step for logging. On a GPU (`--device cuda`, or `auto` where
 torch sees one) the plain loop keeps the data on the host and moves each batch, as such
-scripts do; exprsynth keeps it on the device.
+scripts do; exprsynth keeps it on the device and replays each step as a CUDA graph
+(also timed without, as "exprsynth eager").
 
     python workflow/bench/training_speed.py [--epochs 5] [--threads 1] [--device auto]
 """
@@ -102,15 +103,21 @@ def main(argv=None) -> int:
     x_device = x.to(device)
     steps = args.epochs * -(-args.samples // 64)
     print(f"{args.samples} x {args.genes}, batch 64, {args.epochs} epochs ({steps} steps), {args.threads} thread(s), {device}")
-    print(f"{'model':6s} {'exprsynth steps/s':>18s} {'plain loop steps/s':>19s} {'speed-up':>9s}")
+    cuda = device.type == "cuda"
+    eager_header = f" {'exprsynth eager':>16s}" if cuda else ""
+    print(f"{'model':6s} {'exprsynth steps/s':>18s}{eager_header} {'plain loop steps/s':>19s} {'speed-up':>9s}")
     for name, make, ours, plain in [
-        ("VAE", lambda: VAE(args.genes).to(device), lambda m: train_vae(m, x_device, None, epochs=args.epochs, progress=False), lambda m: plain_vae(m, x, args.epochs, device)),
-        ("GAN", lambda: GAN(args.genes).to(device), lambda m: train_gan(m, x_device, None, epochs=args.epochs, progress=False), lambda m: plain_gan(m, x, args.epochs, device)),
+        ("VAE", lambda: VAE(args.genes).to(device), lambda m, graph=True: train_vae(m, x_device, None, epochs=args.epochs, progress=False, cuda_graph=graph), lambda m: plain_vae(m, x, args.epochs, device)),
+        ("GAN", lambda: GAN(args.genes).to(device), lambda m, graph=True: train_gan(m, x_device, None, epochs=args.epochs, progress=False, cuda_graph=graph), lambda m: plain_gan(m, x, args.epochs, device)),
     ]:
         ours(make()), plain(make())  # warm-up
         t_ours = min(timed(lambda: ours(make()), device) for _ in range(3))
         t_plain = min(timed(lambda: plain(make()), device) for _ in range(3))
-        print(f"{name:6s} {steps / t_ours:18.0f} {steps / t_plain:19.0f} {t_plain / t_ours:8.1f}x")
+        eager = ""
+        if cuda:
+            ours(make(), False)
+            eager = f" {steps / min(timed(lambda: ours(make(), False), device) for _ in range(3)):16.0f}"
+        print(f"{name:6s} {steps / t_ours:18.0f}{eager} {steps / t_plain:19.0f} {t_plain / t_ours:8.1f}x")
     return 0
 
 

@@ -162,7 +162,7 @@ class GAN(nn.Module):
             loss = F.binary_cross_entropy_with_logits(
                 d_real, torch.full_like(d_real, self.real_label)
             ) + F.binary_cross_entropy_with_logits(d_fake, torch.full_like(d_fake, self.fake_label))
-            return loss, torch.full((), float("nan"))
+            return loss, torch.full((), float("nan"), device=loss.device)
         wasserstein = d_real.mean() - d_fake.mean()
         return -wasserstein + self.gp_weight * self._gradient_penalty(real, fake, y), wasserstein
 

@@ -3,6 +3,9 @@
 Training data sit in one tensor on the device; each epoch draws a permutation and slices
 minibatches from it (no per-sample Dataset/DataLoader). Losses are accumulated on the
 device and read back once per epoch, so the loop never waits on a per-step `.item()`.
+On a GPU each full-size training step is captured once as a CUDA graph and replayed:
+a step of these small networks is hundreds of tiny kernels, and launching them one by
+one from Python, not the arithmetic, is what bounds its speed there.
 """
 
 from __future__ import annotations
@@ -38,9 +41,20 @@ class FlatAdam:
     layers. Against torch.optim.Adam(fused=True) on CPU a VAE step went from 1.45 to
     1.34 ms (workflow/bench/training_speed.py), and every training job skips the ~0.7 s
     import of torch._dynamo that torch.optim's step triggers.
+
+    capturable: keep the step count on the buffer's device, so that a step has no Python
+    number that changes from one step to the next and can be captured in a CUDA graph.
     """
 
-    def __init__(self, params, *, lr: float, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8):
+    def __init__(
+        self,
+        params,
+        *,
+        lr: float,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        capturable: bool = False,
+    ):
         params = [p for p in params if p.requires_grad]
         self.lr, self.betas, self.eps, self.steps = lr, betas, eps, 0
         with torch.no_grad():
@@ -48,6 +62,7 @@ class FlatAdam:
         self.grad = torch.zeros_like(self.flat)
         self.m, self.v = torch.zeros_like(self.flat), torch.zeros_like(self.flat)
         self.denom = torch.empty_like(self.flat)  # reused: a fresh one per step page-faults
+        self.step_count = torch.zeros((), device=self.flat.device) if capturable else None
         start = 0
         for p in params:
             end = start + p.numel()
@@ -70,8 +85,55 @@ class FlatAdam:
         b1, b2 = self.betas
         self.m.lerp_(self.grad, 1 - b1)
         self.v.mul_(b2).addcmul_(self.grad, self.grad, value=1 - b2)
-        torch.div(self.v, 1 - b2**self.steps, out=self.denom).sqrt_().add_(self.eps)
-        self.flat.addcdiv_(self.m, self.denom, value=-self.lr / (1 - b1**self.steps))
+        if self.step_count is None:
+            torch.div(self.v, 1 - b2**self.steps, out=self.denom).sqrt_().add_(self.eps)
+            self.flat.addcdiv_(self.m, self.denom, value=-self.lr / (1 - b1**self.steps))
+            return
+        self.step_count += 1
+        torch.div(self.v, 1 - b2**self.step_count, out=self.denom).sqrt_().add_(self.eps)
+        self.denom.mul_((1 - b1**self.step_count) / self.lr)
+        self.flat.addcdiv_(self.m, self.denom, value=-1)
+
+
+class StepRunner:
+    """Runs a training step on a minibatch of row indices: eagerly, or on a GPU (cuda_graph)
+    by replaying one CUDA graph of it for every batch of the full size.
+
+    `step(idx)` must keep its results in tensors that live across steps (running sums,
+    parameters) and return nothing. The first `WARMUP` full batches run eagerly on a side
+    stream, as CUDA graph capture requires; the capture records the step without running
+    it, so the batch that triggers it is then replayed like every later one. A batch of
+    another size (an epoch's last) runs eagerly on the same tensors.
+    """
+
+    WARMUP = 3
+
+    def __init__(self, step, batch_size: int, device: torch.device, cuda_graph: bool = True):
+        self.step, self.batch_size = step, batch_size
+        self.use_graph = cuda_graph and device.type == "cuda"
+        self.idx = torch.zeros(batch_size, dtype=torch.long, device=device)
+        self.graph, self.warmed_up = None, 0
+        # Warm-up and capture share one stream: libraries set up per-stream state (cuBLAS
+        # workspaces) on first use, which must not happen during a capture.
+        self.stream = torch.cuda.Stream(device) if self.use_graph else None
+
+    def __call__(self, idx: torch.Tensor) -> None:
+        if not self.use_graph or len(idx) != self.batch_size:
+            self.step(idx)
+            return
+        self.idx.copy_(idx)
+        if self.graph is None and self.warmed_up < self.WARMUP:
+            self.stream.wait_stream(torch.cuda.current_stream())
+            with torch.cuda.stream(self.stream):
+                self.step(self.idx)
+            torch.cuda.current_stream().wait_stream(self.stream)
+            self.warmed_up += 1
+            return
+        if self.graph is None:
+            self.graph = torch.cuda.CUDAGraph()
+            with torch.cuda.graph(self.graph, stream=self.stream):
+                self.step(self.idx)
+        self.graph.replay()
 
 
 def _check_finite(model: str, epoch: int, losses: dict[str, float], hint: str) -> None:
@@ -93,23 +155,38 @@ def train_vae(
     lr: float = 1e-3,
     kl_warmup_epochs: int = 0,
     progress: bool = True,
+    cuda_graph: bool = True,
 ) -> pd.DataFrame:
-    """Adam on the negative ELBO; returns one row per epoch (loss, reconstruction, kl, ...)."""
-    opt = FlatAdam(model.parameters(), lr=lr)
+    """Adam on the negative ELBO; returns one row per epoch (loss, reconstruction, kl, ...).
+
+    cuda_graph: on a GPU, replay each step as a CUDA graph (StepRunner).
+    """
+    graphed = cuda_graph and x.device.type == "cuda"
+    opt = FlatAdam(model.parameters(), lr=lr, capturable=graphed)
+    sums = torch.zeros(3, device=x.device)
+    # A graph replays the beta it was captured with: there it is a tensor, refilled per epoch.
+    beta_now = torch.zeros((), device=x.device) if graphed else None
+
+    def step(idx):
+        out = model.loss(x[idx], None if y is None else y[idx], beta=beta_now if graphed else beta)
+        opt.zero_grad()
+        out.loss.backward()
+        opt.step()
+        sums.add_(torch.stack([out.loss, out.reconstruction, out.kl]).detach())
+
+    run = StepRunner(step, batch_size, x.device, cuda_graph)
     rows = []
     bar = tqdm(range(1, epochs + 1), desc="VAE", unit="epoch", disable=not progress, mininterval=1.0)
     for epoch in bar:
         model.train()
         # KL warm-up: beta ramps linearly from 0 to its target over the first epochs.
         beta = model.beta * min(1.0, epoch / kl_warmup_epochs) if kl_warmup_epochs else model.beta
-        sums = torch.zeros(3, device=x.device)
+        if graphed:
+            beta_now.fill_(beta)
+        sums.zero_()
         n_batches = 0
         for idx in _batches(len(x), batch_size, x.device):
-            out = model.loss(x[idx], None if y is None else y[idx], beta=beta)
-            opt.zero_grad()
-            out.loss.backward()
-            opt.step()
-            sums += torch.stack([out.loss, out.reconstruction, out.kl]).detach()
+            run(idx)
             n_batches += 1
         loss, rec, kl = (sums / n_batches).tolist()
         row = {"epoch": epoch, "loss": loss, "reconstruction": rec, "kl": kl, "beta": beta}
@@ -135,6 +212,7 @@ def train_gan(
     clip_norm: float | None = 1.0,
     ema: float | None = None,
     progress: bool = True,
+    cuda_graph: bool = True,
 ) -> pd.DataFrame:
     """Alternating updates: `critic_steps` discriminator batches per generator step.
 
@@ -142,50 +220,65 @@ def train_gan(
     per epoch: discriminator_loss, generator_loss and (WGAN-GP) the Wasserstein estimate.
     ema: decay of an exponential moving average of the generator's weights (Yazici et al.,
     2019), updated after every generator step and copied into the generator at the end;
-    None trains and returns the last iterate.
+    None trains and returns the last iterate. cuda_graph: on a GPU, replay each step as a
+    CUDA graph (StepRunner).
     """
-    opt_g = FlatAdam(model.generator.parameters(), lr=lr, betas=betas)
+    graphed = cuda_graph and x.device.type == "cuda"
+    opt_g = FlatAdam(model.generator.parameters(), lr=lr, betas=betas, capturable=graphed)
     # Every generator parameter lives in opt_g.flat: one buffer to average.
     ema_flat = None if ema is None else opt_g.flat.clone()
-    opt_d = FlatAdam(model.discriminator.parameters(), lr=lr_discriminator or lr, betas=betas)
+    opt_d = FlatAdam(
+        model.discriminator.parameters(), lr=lr_discriminator or lr, betas=betas, capturable=graphed
+    )
     # Batches are a multiple of the pack size, so packs never straddle a batch edge.
     batch_size = max(model.pack, batch_size - batch_size % model.pack)
+    sums = torch.zeros(3, device=x.device)  # discriminator, generator, Wasserstein
+    counts = torch.zeros(3, device=x.device)
+
+    def critic_step(idx):
+        real, labels = x[idx], None if y is None else y[idx]
+        with torch.no_grad():  # the critic's step needs no graph through the generator
+            fake = model.generate(len(idx), labels)
+        d_loss, wasserstein = model.discriminator_loss(real, fake, labels)
+        opt_d.zero_grad()
+        d_loss.backward()
+        if clip_norm:
+            opt_d.clip_grad_norm(clip_norm)
+        opt_d.step()
+        sums[0] += d_loss.detach()
+        sums[2] += wasserstein.detach()
+        counts[0] += 1
+        counts[2] += 1
+
+    def generator_step(idx):
+        labels = None if y is None else y[idx]
+        # The generator's step needs gradients through the critic, not for its weights.
+        model.discriminator.requires_grad_(False)
+        g_loss = model.generator_loss(model.generate(len(idx), labels), labels)
+        opt_g.zero_grad()
+        g_loss.backward()
+        model.discriminator.requires_grad_(True)
+        if clip_norm:
+            opt_g.clip_grad_norm(clip_norm)
+        opt_g.step()
+        if ema_flat is not None:
+            ema_flat.lerp_(opt_g.flat, 1 - ema)
+        sums[1] += g_loss.detach()
+        counts[1] += 1
+
+    run_critic = StepRunner(critic_step, batch_size, x.device, cuda_graph)
+    run_generator = StepRunner(generator_step, batch_size, x.device, cuda_graph)
     rows = []
     bar = tqdm(range(1, epochs + 1), desc="GAN", unit="epoch", disable=not progress, mininterval=1.0)
     for epoch in bar:
         model.train()
-        sums = torch.zeros(3, device=x.device)
-        counts = torch.zeros(3, device=x.device)
+        sums.zero_()
+        counts.zero_()
         for step, idx in enumerate(_batches(len(x), batch_size, x.device), start=1):
             idx = idx[: len(idx) - len(idx) % model.pack]
-            real, labels = x[idx], None if y is None else y[idx]
-            with torch.no_grad():  # the critic's step needs no graph through the generator
-                fake = model.generate(len(idx), labels)
-            d_loss, wasserstein = model.discriminator_loss(real, fake, labels)
-            opt_d.zero_grad()
-            d_loss.backward()
-            if clip_norm:
-                opt_d.clip_grad_norm(clip_norm)
-            opt_d.step()
-            sums[0] += d_loss.detach()
-            sums[2] += wasserstein.detach().to(x.device)
-            counts[0] += 1
-            counts[2] += 1
-            if step % critic_steps:
-                continue
-            # The generator's step needs gradients through the critic, not for its weights.
-            model.discriminator.requires_grad_(False)
-            g_loss = model.generator_loss(model.generate(len(idx), labels), labels)
-            opt_g.zero_grad()
-            g_loss.backward()
-            model.discriminator.requires_grad_(True)
-            if clip_norm:
-                opt_g.clip_grad_norm(clip_norm)
-            opt_g.step()
-            if ema_flat is not None:
-                ema_flat.lerp_(opt_g.flat, 1 - ema)
-            sums[1] += g_loss.detach()
-            counts[1] += 1
+            run_critic(idx)
+            if step % critic_steps == 0:
+                run_generator(idx)
         d, g, w = (sums / counts.clamp(min=1)).tolist()
         row = {"epoch": epoch, "discriminator_loss": d, "generator_loss": g, "wasserstein": w}
         _check_finite("GAN", epoch, row, "lower gan.lr or check the input for extreme values")

@@ -360,6 +360,17 @@ def test_every_layer_generator_appends_the_label_to_every_linears_input():
             else:
                 h = h + torch.randn_like(h) * gan.generator[-1].log_sigma.exp()
         torch.testing.assert_close(out, h)
+    # the wider Linears are built after the other modules, which keep their initial weights
+    weights = {}
+    for option in ("input", "every_layer"):
+        torch.manual_seed(3)
+        gan = GAN(12, n_labels=3, latent_dim=4, generator_hidden=(8, 6), minibatch_std=True, generator_conditioning=option)
+        weights[option] = gan.state_dict()
+    assert all(
+        torch.equal(v, weights["every_layer"][k])
+        for k, v in weights["input"].items()
+        if k.startswith("discriminator.") or k.startswith("generator.0.")
+    )
 
 
 def test_conditioning_options_without_labels_change_nothing():

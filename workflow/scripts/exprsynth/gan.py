@@ -115,10 +115,7 @@ class GAN(nn.Module):
         self.n_genes, self.n_labels, self.latent_dim = n_genes, n_labels, latent_dim
         self.loss_kind, self.pack = loss, pack
         self.real_label, self.fake_label, self.gp_weight = real_label, fake_label, gp_weight
-        self.generator = mlp(
-            [latent_dim + n_labels, *generator_hidden, n_genes],
-            extra_inputs=n_labels if self.every_layer else 0,
-        )
+        self.generator = mlp([latent_dim + n_labels, *generator_hidden, n_genes])
         if output_noise:
             self.generator.append(LearnedNoise(n_genes, output_noise_init))
         # The sigmoid is folded into the BCE loss (numerically safer); the WGAN critic has none.
@@ -133,6 +130,12 @@ class GAN(nn.Module):
             head = self.discriminator[last]
             self.discriminator[last] = MinibatchStd()
             self.discriminator.append(nn.Linear(head.in_features + 1, head.out_features))
+        if self.every_layer:
+            # The generator's Linears after the first are rebuilt n_labels inputs wider, here,
+            # so that the modules built before draw the same initial weights as without it.
+            for i, layer in enumerate(self.generator):
+                if i > 0 and isinstance(layer, nn.Linear):
+                    self.generator[i] = nn.Linear(layer.in_features + n_labels, layer.out_features)
         self.zero_inflation = bool(zero_inflation)
         if self.zero_inflation:
             register_zero_value(self, zero_value, n_genes)

@@ -15,17 +15,14 @@ def mlp(
     activation: Callable[[], nn.Module] = nn.ReLU,
     final_activation: bool = False,
     dropout: dict[int, float] | None = None,
-    extra_inputs: int = 0,
 ) -> nn.Sequential:
     """Linear layers of the given sizes with an activation between them.
 
     dropout maps a hidden layer's index (0 = after the first Linear) to a dropout rate.
-    extra_inputs widens the input of every Linear after the first by that many features
-    (for a label appended to each layer's input).
     """
     layers: list[nn.Module] = []
     for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
-        layers.append(nn.Linear(a + (extra_inputs if i else 0), b))
+        layers.append(nn.Linear(a, b))
         last = i == len(sizes) - 2
         if not last or final_activation:
             layers.append(activation())

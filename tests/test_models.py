@@ -5,6 +5,8 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from torch import nn
+from torch.nn import functional as F
 
 from exprsynth import load_generator
 from exprsynth.gan import GAN, MinibatchStd
@@ -50,6 +52,10 @@ GAN_OPTIONS = [
     {"output_noise": True, "output_noise_init": 0.1, "fit_output_noise": True},
     {"ema": 0.9},
     {"minibatch_std": True, "loss": "wgan-gp", "pack": 2},
+    {"critic_conditioning": "projection"},
+    {"critic_conditioning": "projection", "minibatch_std": True, "loss": "wgan-gp", "pack": 2},
+    {"generator_conditioning": "every_layer", "output_noise": True, "fit_output_noise": True},
+    {"critic_conditioning": "projection", "generator_conditioning": "every_layer", "loss": "wgan-gp"},
 ]
 BASE = {
     "vae": {"epochs": 2, "batch_size": 32, "lr": 1e-3, "latent_dim": 3, "hidden": [8]},
@@ -99,6 +105,7 @@ def test_gan_options_train_with_finite_losses(options, data):
         ("vae", {"latent_sampling": "aggregate_posterior"}),
         ("gan", {}),
         ("gan", {"minibatch_std": True, "ema": 0.9}),
+        ("gan", {"critic_conditioning": "projection", "generator_conditioning": "every_layer", "minibatch_std": True}),
         ("gaussian", {}),
         ("independent", {}),
     ],
@@ -198,13 +205,20 @@ def test_mse_mean_reading_collapses_the_vae_and_the_elbo_does_not():
     assert std_mse < 0.2 and div > 0.7 * real_div
 
 
-def test_fitted_output_noise_gives_each_gene_its_training_variance():
+@pytest.mark.parametrize("generator_conditioning", ["input", "every_layer"])
+def test_fitted_output_noise_gives_each_gene_its_training_variance(generator_conditioning):
     """After fit_output_noise, network output plus noise has each gene's variance in x."""
     torch.manual_seed(0)
     x = torch.randn(4000, 6) * torch.tensor([0.5, 1.0, 2.0, 3.0, 1.5, 0.8])
     y = torch.randint(0, 2, (4000,))
     gan = GAN(
-        6, n_labels=2, latent_dim=3, generator_hidden=(8,), output_noise=True, output_noise_init=0.1
+        6,
+        n_labels=2,
+        latent_dim=3,
+        generator_hidden=(8,),
+        output_noise=True,
+        output_noise_init=0.1,
+        generator_conditioning=generator_conditioning,
     )
     gan.fit_output_noise(x, y)
     sigma = gan.generator[-1].log_sigma.exp()
@@ -254,6 +268,134 @@ def test_minibatch_std_lets_the_critic_see_the_batch_spread():
     feature = MinibatchStd()
     torch.testing.assert_close(feature(spread)[:, -1], spread.std(dim=0, unbiased=False).mean().expand(16))
     torch.testing.assert_close(feature(collapsed[:1].expand(5, 10))[:, -1], torch.full((5,), 1e-4))
+
+
+def test_projection_critic_adds_the_label_embeddings_inner_product_with_its_last_features():
+    """logit = head(phi) + <embedding(label), phi>, phi the input of the critic's last Linear
+    (MinibatchStd's output when on); the critic's input is the genes only; with packs, the
+    label of each pack's first row is the one used."""
+    torch.manual_seed(0)
+    x = torch.randn(8, 10)
+    y = torch.tensor([0, 1, 2, 1, 0, 2, 2, 1])
+    for pack, minibatch_std in ((1, False), (2, True)):
+        gan = GAN(
+            10,
+            n_labels=3,
+            latent_dim=3,
+            discriminator_hidden=(8, 6),
+            dropout=0.0,
+            loss="wgan-gp",
+            pack=pack,
+            minibatch_std=minibatch_std,
+            critic_conditioning="projection",
+        )
+        linears = [m for m in gan.discriminator if isinstance(m, nn.Linear)]
+        assert linears[0].in_features == 10 * pack  # no one-hot label in the input
+        assert gan.label_embedding.weight.shape == (3, 6 + minibatch_std)
+        with torch.no_grad():
+            h = x.reshape(8 // pack, -1)
+            for linear in linears[:-1]:
+                h = F.leaky_relu(linear(h), 0.2)
+            if minibatch_std:
+                h = torch.cat([h, (h.var(dim=0, unbiased=False) + 1e-8).sqrt().mean().expand(len(h), 1)], 1)
+            first = y[::pack]
+            expected = linears[-1](h).squeeze(1) + (gan.label_embedding.weight[first] * h).sum(dim=1)
+            torch.testing.assert_close(gan.critic(x, y), expected)
+            # the label of each pack's first row decides; the other rows' labels do not
+            other = y.clone()
+            other[1::2] = (other[1::2] + 1) % 3
+            assert torch.equal(gan.critic(x, other), gan.critic(x, y)) is (pack == 2)
+            assert not torch.equal(gan.critic(x, (y + 1) % 3), gan.critic(x, y))
+    # registered as a module of its own, and trained with the critic
+    keys = gan.state_dict().keys()
+    assert "label_embedding.weight" in keys and not any("embedding" in k for k in keys if k != "label_embedding.weight")
+    assert any(p is gan.label_embedding.weight for p in gan.critic_parameters())
+    assert not any(p is gan.label_embedding.weight for p in gan.discriminator.parameters())
+    # initialised N(0, 1/phi_dim)
+    wide = GAN(10, n_labels=4, discriminator_hidden=(8, 400), critic_conditioning="projection")
+    assert wide.label_embedding.weight.std().item() == pytest.approx(1 / 20, rel=0.1)
+
+
+def test_projection_embedding_is_updated_by_training(data):
+    x, y = data
+    hp = {**BASE["gan"], "critic_conditioning": "projection"}
+    model, arch, _ = fit_model("gan", x, y, 2, hp, seed=3, device="cpu", progress=False)
+    assert arch["critic_conditioning"] == "projection"
+    torch.manual_seed(3)  # fit_model's seed: the same initial weights
+    untrained = GAN(12, n_labels=2, latent_dim=3, generator_hidden=(8,), discriminator_hidden=(8, 8), critic_conditioning="projection")
+    assert not torch.equal(model.label_embedding.weight, untrained.label_embedding.weight)
+
+
+def test_every_layer_generator_appends_the_label_to_every_linears_input():
+    """The Linears after the first are n_labels wider; a by-hand forward pass (one-hot
+    appended before each Linear) gives what generate does, with and without the zero gate."""
+    y = torch.tensor([0, 2, 1, 1, 0])
+    onehot = F.one_hot(y, 3).float()
+    for zero_inflation in (False, True):
+        gan = GAN(
+            12,
+            n_labels=3,
+            latent_dim=4,
+            generator_hidden=(8, 6),
+            output_noise=not zero_inflation,
+            zero_inflation=zero_inflation,
+            zero_value=[-0.5] * 12 if zero_inflation else None,
+            generator_conditioning="every_layer",
+        )
+        linears = [m for m in gan.generator if isinstance(m, nn.Linear)]
+        assert [m.in_features for m in linears] == [4 + 3, 8 + 3, 6 + 3]
+        if zero_inflation:
+            with torch.no_grad():
+                gan.to_zero_logit.bias.fill_(-1e4)  # the gate never fires
+        torch.manual_seed(7)
+        out = gan.sample(5, y)
+        torch.manual_seed(7)
+        with torch.no_grad():
+            h = torch.cat([torch.randn(5, 4), onehot], 1)
+            h = torch.relu(linears[0](h))
+            h = torch.relu(linears[1](torch.cat([h, onehot], 1)))
+            h = linears[2](torch.cat([h, onehot], 1))
+            if zero_inflation:
+                h = h.clamp(min=-0.5)
+            else:
+                h = h + torch.randn_like(h) * gan.generator[-1].log_sigma.exp()
+        torch.testing.assert_close(out, h)
+    # the wider Linears are built after the other modules, which keep their initial weights
+    weights = {}
+    for option in ("input", "every_layer"):
+        torch.manual_seed(3)
+        gan = GAN(12, n_labels=3, latent_dim=4, generator_hidden=(8, 6), minibatch_std=True, generator_conditioning=option)
+        weights[option] = gan.state_dict()
+    assert all(
+        torch.equal(v, weights["every_layer"][k])
+        for k, v in weights["input"].items()
+        if k.startswith("discriminator.") or k.startswith("generator.0.")
+    )
+
+
+def test_conditioning_options_without_labels_change_nothing():
+    """With n_labels == 0, projection is concat and every_layer is input: same modules,
+    same weights, same samples."""
+    torch.manual_seed(1)
+    plain = GAN(10, latent_dim=3, dropout=0.0, minibatch_std=True)
+    torch.manual_seed(1)
+    both = GAN(10, latent_dim=3, dropout=0.0, minibatch_std=True, critic_conditioning="projection", generator_conditioning="every_layer")
+    assert plain.state_dict().keys() == both.state_dict().keys()
+    assert all(torch.equal(v, both.state_dict()[k]) for k, v in plain.state_dict().items())
+    x = torch.randn(6, 10)
+    torch.testing.assert_close(plain.critic(x, None), both.critic(x, None))
+    torch.manual_seed(2)
+    a = plain.sample(4)
+    torch.manual_seed(2)
+    torch.testing.assert_close(a, both.sample(4))
+
+
+@pytest.mark.parametrize("option", ["critic_conditioning", "generator_conditioning"])
+def test_unknown_conditioning_is_refused_naming_the_option(option, data):
+    with pytest.raises(ValueError, match=f"{option} must be one of .*'film'"):
+        GAN(10, n_labels=2, **{option: "film"})
+    with pytest.raises(ValueError, match=option):
+        fit_model("gan", *data, 2, {**BASE["gan"], option: "film"}, seed=0, device="cpu", progress=False)
 
 
 def test_aggregate_posterior_sampler_has_the_moments_of_each_labels_encodings(data):

@@ -18,6 +18,10 @@ from .vae import init_zero_logit, register_zero_value
 # Temperature of the relaxed Bernoulli gate (zero inflation): lower is closer to hard.
 GATE_TEMPERATURE = 0.5
 
+# How the label reaches each network (GAN's critic_conditioning, generator_conditioning).
+CRITIC_CONDITIONING = ("concat", "projection")
+GENERATOR_CONDITIONING = ("input", "every_layer")
+
 
 class LearnedNoise(nn.Module):
     """Adds per-gene Gaussian noise with a learned scale (initialised at `init`)."""
@@ -59,6 +63,15 @@ class GAN(nn.Module):
     anything below to zero anyway, and the discriminator should see what the output holds.
     minibatch_std gives the discriminator's last Linear the batch's mean per-feature
     standard deviation as one more input (MinibatchStd).
+
+    With labels (n_labels > 0; without, both options do nothing):
+    critic_conditioning "concat" appends the one-hot label to the critic's input;
+    "projection" (projection discriminator, Miyato & Koyama, 2018) gives the critic the
+    genes only and adds <embedding(label), phi> to its logit, phi being the input of its
+    last Linear (after MinibatchStd when that is on) and the label that of each pack's
+    first row. generator_conditioning "input" appends the one-hot label to the noise;
+    "every_layer" also appends it to the input of every later Linear of the generator
+    (not to the zero gate's, which reads the last hidden layer as it is).
     """
 
     def __init__(
@@ -80,10 +93,25 @@ class GAN(nn.Module):
         zero_inflation: bool = False,
         zero_value: list[float] | None = None,
         minibatch_std: bool = False,
+        critic_conditioning: str = "concat",
+        generator_conditioning: str = "input",
     ):
         super().__init__()
         if loss not in ("bce", "wgan-gp"):
             raise ValueError(f"unknown gan loss {loss!r}")
+        if critic_conditioning not in CRITIC_CONDITIONING:
+            raise ValueError(
+                f"gan critic_conditioning must be one of {', '.join(CRITIC_CONDITIONING)}, "
+                f"not {critic_conditioning!r}"
+            )
+        if generator_conditioning not in GENERATOR_CONDITIONING:
+            raise ValueError(
+                f"gan generator_conditioning must be one of {', '.join(GENERATOR_CONDITIONING)}, "
+                f"not {generator_conditioning!r}"
+            )
+        # Without labels there is nothing to condition on: both behave as the defaults.
+        self.projection = critic_conditioning == "projection" and n_labels > 0
+        self.every_layer = generator_conditioning == "every_layer" and n_labels > 0
         self.n_genes, self.n_labels, self.latent_dim = n_genes, n_labels, latent_dim
         self.loss_kind, self.pack = loss, pack
         self.real_label, self.fake_label, self.gp_weight = real_label, fake_label, gp_weight
@@ -92,7 +120,7 @@ class GAN(nn.Module):
             self.generator.append(LearnedNoise(n_genes, output_noise_init))
         # The sigmoid is folded into the BCE loss (numerically safer); the WGAN critic has none.
         self.discriminator = mlp(
-            [(n_genes + n_labels) * pack, *discriminator_hidden, 1],
+            [(n_genes + (0 if self.projection else n_labels)) * pack, *discriminator_hidden, 1],
             activation=lambda: nn.LeakyReLU(0.2),
             dropout={0: dropout, 1: dropout},
         )
@@ -102,20 +130,31 @@ class GAN(nn.Module):
             head = self.discriminator[last]
             self.discriminator[last] = MinibatchStd()
             self.discriminator.append(nn.Linear(head.in_features + 1, head.out_features))
+        if self.every_layer:
+            # The generator's Linears after the first are rebuilt n_labels inputs wider, here,
+            # so that the modules built before draw the same initial weights as without it.
+            for i, layer in enumerate(self.generator):
+                if i > 0 and isinstance(layer, nn.Linear):
+                    self.generator[i] = nn.Linear(layer.in_features + n_labels, layer.out_features)
         self.zero_inflation = bool(zero_inflation)
         if self.zero_inflation:
             register_zero_value(self, zero_value, n_genes)
             self.to_zero_logit = nn.Linear(generator_hidden[-1], n_genes)
             # Where the generator's trunk ends: its last Linear (then, maybe, LearnedNoise).
             self._head = max(i for i, m in enumerate(self.generator) if isinstance(m, nn.Linear))
+        if self.projection:
+            # Built last, so that the modules above draw the same initial weights as ever.
+            phi_dim = self.discriminator[-1].in_features
+            self.label_embedding = nn.Embedding(n_labels, phi_dim)
+            nn.init.normal_(self.label_embedding.weight, std=1 / math.sqrt(phi_dim))
 
     def generate(self, n: int, y: torch.Tensor | None) -> torch.Tensor:
         noise = torch.randn(n, self.latent_dim, device=self._device())
         h = with_labels(noise, y, self.n_labels)
         if not self.zero_inflation:
-            return self.generator(h)
-        h = self.generator[: self._head](h)
-        out = self.generator[self._head :](h)
+            return self._run_generator(h, y)
+        h = self._run_generator(h, y, 0, self._head)
+        out = self._run_generator(h, y, self._head)
         out = out + (torch.maximum(out, self.zero_value) - out).detach()
         # Relaxed Bernoulli: logistic noise added to the logit; the hard gate (soft > 0.5)
         # is 1 with probability sigmoid(logit), the soft one carries the gradient (its
@@ -126,6 +165,23 @@ class GAN(nn.Module):
         zero_value = self.zero_value.expand_as(out)
         hard = torch.where(soft > 0.5, zero_value, out)
         return hard + (soft - soft.detach()) * (zero_value - out)
+
+    def _run_generator(
+        self, h: torch.Tensor, y: torch.Tensor | None, start: int = 0, stop: int | None = None
+    ) -> torch.Tensor:
+        """The generator's modules start:stop on h (which already holds the noise's label);
+        with every_layer, the one-hot label is appended before every Linear but the first."""
+        if not self.every_layer:
+            return self.generator[start:stop](h)
+        if y is None:
+            raise ValueError("this model is conditional: pass a label for every row")
+        onehot = F.one_hot(y, self.n_labels).to(h.dtype)
+        for i in range(len(self.generator))[start:stop]:
+            layer = self.generator[i]
+            if i > 0 and isinstance(layer, nn.Linear):
+                h = torch.cat([h, onehot], dim=1)
+            h = layer(h)
+        return h
 
     @torch.no_grad()
     def fit_output_noise(self, x: torch.Tensor, y: torch.Tensor | None) -> None:
@@ -139,7 +195,7 @@ class GAN(nn.Module):
         if not isinstance(noise, LearnedNoise) or self.zero_inflation:
             return
         h = with_labels(torch.randn(len(x), self.latent_dim, device=x.device), y, self.n_labels)
-        network_var = self.generator[:-1](h).var(dim=0)
+        network_var = self._run_generator(h, y, 0, -1).var(dim=0)
         # A floor keeps log finite where the network alone already over-spreads a gene.
         noise.log_sigma.copy_(0.5 * (x.var(dim=0) - network_var).clamp(min=1e-4).log())
 
@@ -150,8 +206,23 @@ class GAN(nn.Module):
 
     def critic(self, x: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
         """Discriminator logits, one per pack of `pack` consecutive rows."""
-        h = with_labels(x, y, self.n_labels)
-        return self.discriminator(h.reshape(h.shape[0] // self.pack, -1)).squeeze(1)
+        if not self.projection:
+            h = with_labels(x, y, self.n_labels)
+            return self.discriminator(h.reshape(h.shape[0] // self.pack, -1)).squeeze(1)
+        if y is None:
+            raise ValueError("this model is conditional: pass a label for every row")
+        phi = self.discriminator[:-1](x.reshape(x.shape[0] // self.pack, -1))
+        logit = self.discriminator[-1](phi).squeeze(1)
+        # Each pack is judged against the label of its first row.
+        return logit + (self.label_embedding(y[:: self.pack]) * phi).sum(dim=1)
+
+    def critic_parameters(self) -> list[nn.Parameter]:
+        """Everything the critic's optimiser updates: the discriminator and, with
+        projection conditioning, the label embedding."""
+        params = list(self.discriminator.parameters())
+        if self.projection:
+            params += list(self.label_embedding.parameters())
+        return params
 
     def discriminator_loss(
         self, real: torch.Tensor, fake: torch.Tensor, y: torch.Tensor | None

@@ -58,6 +58,8 @@ _ARCHITECTURE_KEYS = {
         "output_noise",
         "output_noise_init",
         "minibatch_std",
+        "critic_conditioning",
+        "generator_conditioning",
     ),
 }
 

@@ -227,9 +227,7 @@ def train_gan(
     opt_g = FlatAdam(model.generator.parameters(), lr=lr, betas=betas, capturable=graphed)
     # Every generator parameter lives in opt_g.flat: one buffer to average.
     ema_flat = None if ema is None else opt_g.flat.clone()
-    opt_d = FlatAdam(
-        model.discriminator.parameters(), lr=lr_discriminator or lr, betas=betas, capturable=graphed
-    )
+    opt_d = FlatAdam(model.critic_parameters(), lr=lr_discriminator or lr, betas=betas, capturable=graphed)
     # Batches are a multiple of the pack size, so packs never straddle a batch edge.
     batch_size = max(model.pack, batch_size - batch_size % model.pack)
     sums = torch.zeros(3, device=x.device)  # discriminator, generator, Wasserstein
@@ -253,11 +251,14 @@ def train_gan(
     def generator_step(idx):
         labels = None if y is None else y[idx]
         # The generator's step needs gradients through the critic, not for its weights.
-        model.discriminator.requires_grad_(False)
+        critic = model.critic_parameters()
+        for p in critic:
+            p.requires_grad_(False)
         g_loss = model.generator_loss(model.generate(len(idx), labels), labels)
         opt_g.zero_grad()
         g_loss.backward()
-        model.discriminator.requires_grad_(True)
+        for p in critic:
+            p.requires_grad_(True)
         if clip_norm:
             opt_g.clip_grad_norm(clip_norm)
         opt_g.step()

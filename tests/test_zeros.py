@@ -5,6 +5,8 @@ detection rates, two cell types). Each model is trained briefly with zero inflat
 and off, and its samples are read in expression units, as the workflow writes them.
 """
 
+import warnings
+
 import h5py
 import numpy as np
 import pandas as pd
@@ -252,7 +254,9 @@ def test_h5ad_output_round_trips_through_the_reader(tmp_path):
 def test_h5ad_output_opens_with_anndata(tmp_path):
     ad = pytest.importorskip("anndata")
     path, expr, obs = _written(tmp_path)
-    adata = ad.read_h5ad(path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # e.g. anndata's OldFormatWarning for missing metadata
+        adata = ad.read_h5ad(path)
     assert list(adata.obs_names) == list(expr.index) and list(adata.var_names) == list(expr.columns)
     np.testing.assert_array_equal(np.asarray(adata.X), expr.to_numpy(dtype=np.float32))
     assert list(adata.obs["condition"].astype(str)) == ["healthy", "disease"]

@@ -863,6 +863,7 @@ def write_h5ad(path: str | Path, expression: pd.DataFrame, obs: pd.DataFrame) ->
                 {"encoding-type": "categorical", "encoding-version": "0.2.0", "ordered": False}
             )
             node.create_dataset("codes", data=np.asarray(cat.codes))
+            node["codes"].attrs.update({"encoding-type": "array", "encoding-version": "0.2.0"})
             string_array(node, "categories", cat.categories)
 
     if obs.index.tolist() != expression.index.tolist():

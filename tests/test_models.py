@@ -584,6 +584,23 @@ def test_a_step_replayed_as_a_cuda_graph_gives_the_eager_result():
     torch.testing.assert_close(results[0][1], results[1][1], rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.parametrize("device", ["cpu", pytest.param("cuda", marks=needs_cuda)])
+@pytest.mark.parametrize("kind", ["vae", "gan"])
+def test_zero_inflated_models_train_and_draw_exact_zeros(kind, device):
+    """The zero gates (VAE hurdle, GAN gate) train, on a GPU as captured graphs too."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(96, 12)).astype(np.float32)
+    zero_value = np.full(12, -1.5, dtype=np.float32)
+    x[rng.random(x.shape) < 0.5] = -1.5
+    y = (x[:, 0] > 0).astype(np.int64)
+    hparams = {**BASE[kind], "epochs": 8, "zero_inflation": True}
+    model, arch, history = fit_model(kind, x, y, 2, hparams, seed=0, device=device, progress=False, zero_value=zero_value)
+    assert arch["zero_inflation"]
+    assert np.isfinite(history.drop(columns=["epoch", "wasserstein"], errors="ignore").to_numpy()).all()
+    sample = model.sample(400, torch.tensor([0, 1] * 200)).numpy()
+    assert 0.2 < np.mean(sample == -1.5) < 0.8  # exact zeros, at about the training rate
+
+
 @needs_cuda
 @pytest.mark.parametrize("kind, options", [("vae", o) for o in VAE_OPTIONS] + [("gan", o) for o in GAN_OPTIONS])
 def test_every_option_trains_on_a_gpu_with_cuda_graphs(kind, options, data):

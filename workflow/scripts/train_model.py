@@ -39,6 +39,8 @@ def main(
 
         torch.set_num_threads(threads)
         device = str(resolve_device(device))  # record where it ran, not 'auto'
+    else:
+        device = "cpu"  # the references are numpy
     fitted_scaler = read_scaler(scaler)
     data = split_data(
         read_expression(expression),
@@ -83,7 +85,7 @@ def main(
         history=hist,
         info={
             "seed": seed,
-            "device": device if model in NETWORKS else "cpu",
+            "device": device,
             "training_seconds": seconds,
             "zero_fraction_train": zeros,
             "hparams": {k: v for k, v in hparams.items() if v is not None},

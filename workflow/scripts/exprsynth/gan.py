@@ -68,8 +68,8 @@ class GAN(nn.Module):
     critic_conditioning "concat" appends the one-hot label to the critic's input;
     "projection" (projection discriminator, Miyato & Koyama, 2018) gives the critic the
     genes only and adds <embedding(label), phi> to its logit, phi being the input of its
-    last Linear (after MinibatchStd when that is on) and the label that of each pack's
-    first row. generator_conditioning "input" appends the one-hot label to the noise;
+    last Linear (after MinibatchStd when that is on); a pack of several rows adds the sum
+    of its rows' embeddings, so every row's label counts. generator_conditioning "input" appends the one-hot label to the noise;
     "every_layer" also appends it to the input of every later Linear of the generator
     (not to the zero gate's, which reads the last hidden layer as it is).
     """
@@ -213,8 +213,9 @@ class GAN(nn.Module):
             raise ValueError("this model is conditional: pass a label for every row")
         phi = self.discriminator[:-1](x.reshape(x.shape[0] // self.pack, -1))
         logit = self.discriminator[-1](phi).squeeze(1)
-        # Each pack is judged against the label of its first row.
-        return logit + (self.label_embedding(y[:: self.pack]) * phi).sum(dim=1)
+        # A pack is judged against all its rows' labels: the sum of their embeddings.
+        embedding = self.label_embedding(y).reshape(len(phi), self.pack, -1).sum(dim=1)
+        return logit + (embedding * phi).sum(dim=1)
 
     def critic_parameters(self) -> list[nn.Parameter]:
         """Everything the critic's optimiser updates: the discriminator and, with

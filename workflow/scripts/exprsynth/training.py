@@ -123,10 +123,10 @@ class StepRunner:
             return
         self.idx.copy_(idx)
         if self.graph is None and self.warmed_up < self.WARMUP:
-            self.stream.wait_stream(torch.cuda.current_stream())
+            self.stream.wait_stream(torch.cuda.current_stream(self.idx.device))
             with torch.cuda.stream(self.stream):
                 self.step(self.idx)
-            torch.cuda.current_stream().wait_stream(self.stream)
+            torch.cuda.current_stream(self.idx.device).wait_stream(self.stream)
             self.warmed_up += 1
             return
         if self.graph is None:
@@ -277,6 +277,8 @@ def train_gan(
         counts.zero_()
         for step, idx in enumerate(_batches(len(x), batch_size, x.device), start=1):
             idx = idx[: len(idx) - len(idx) % model.pack]
+            if len(idx) == 0:  # a last batch smaller than one pack
+                continue
             run_critic(idx)
             if step % critic_steps == 0:
                 run_generator(idx)

@@ -69,8 +69,8 @@ class GAN(nn.Module):
     "projection" (projection discriminator, Miyato & Koyama, 2018) gives the critic the
     genes only and adds <embedding(label), phi> to its logit, phi being the input of its
     last Linear (after MinibatchStd when that is on); a pack of several rows adds the sum
-    of its rows' embeddings, so every row's label counts. generator_conditioning "input" appends the one-hot label to the noise;
-    "every_layer" also appends it to the input of every later Linear of the generator
+    of its rows' embeddings, so every row's label counts. generator_conditioning "input"
+    appends the one-hot label to the noise; "every_layer" also appends it to the input of every later Linear of the generator
     (not to the zero gate's, which reads the last hidden layer as it is).
     """
 

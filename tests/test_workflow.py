@@ -116,6 +116,7 @@ def test_a_finished_run_has_nothing_left_to_do(tiny_run):
         (lambda c: c["split"].update(test_fraction=1.5), "config: split.test_fraction = 1.5 must be < 1"),
         (lambda c: c["vae"].update(epochs=0), "config: vae.epochs = 0 must be >= 1"),
         (lambda c: c.update(device="tpu"), "config: device = 'tpu' must be one of auto, cpu, cuda"),
+        (lambda c: c.update(cuda_graphs="yes"), "config: cuda_graphs = 'yes' must be"),
         (
             lambda c: c["vae"].update(reconstruction="mse_mean", zero_inflation=True),
             "config: vae.zero_inflation = true needs vae.reconstruction = elbo",

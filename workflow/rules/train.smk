@@ -42,6 +42,7 @@ rule train_model:
         label_column=config["label_column"],
         conditional=config["conditional"],
         device=config["device"],
+        cuda_graphs=config["cuda_graphs"],
         seed=replicate_seed,
     script:
         "../scripts/train_model.py"

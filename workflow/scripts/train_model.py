@@ -31,6 +31,7 @@ def main(
     label_column: str,
     conditional: bool,
     device: str,
+    cuda_graphs: bool,
     seed: int,
     threads: int = 1,
 ) -> None:
@@ -61,6 +62,7 @@ def main(
         hparams,
         seed=seed,
         device=device,
+        cuda_graphs=cuda_graphs,
         zero_value=zero_value,
     )
     seconds = time.perf_counter() - start

@@ -114,11 +114,13 @@ def fit_model(
     *,
     seed: int,
     device: str = "auto",
+    cuda_graphs: bool = True,
     progress: bool = True,
     zero_value: np.ndarray | None = None,
 ) -> tuple[Any, dict, pd.DataFrame]:
     """Train one generator on scaled data; returns (model on CPU, architecture, history).
 
+    cuda_graphs: on a GPU, replay each training step as a CUDA graph (training.StepRunner).
     zero_value: each gene's zero in the scaled space (`zero_values(scaler, n_genes)`). The
     VAE and the GAN use it when hparams' zero_inflation (default auto) turns on; it is then
     stored in the architecture, as plain floats, so the checkpoint rebuilds the model.
@@ -158,6 +160,7 @@ def fit_model(
             lr=hparams["lr"],
             kl_warmup_epochs=hparams.get("kl_warmup_epochs", 0),
             progress=progress,
+            cuda_graph=cuda_graphs,
         )
         model.eval()
         model.fit_latent_sampler(xt, yt)
@@ -175,6 +178,7 @@ def fit_model(
             clip_norm=hparams.get("clip_norm", 1.0),
             ema=hparams.get("ema"),
             progress=progress,
+            cuda_graph=cuda_graphs,
         )
         if hparams.get("fit_output_noise"):
             model.eval()

@@ -81,11 +81,11 @@ class FlatAdam:
 
     @torch.no_grad()
     def step(self) -> None:
-        self.steps += 1
         b1, b2 = self.betas
         self.m.lerp_(self.grad, 1 - b1)
         self.v.mul_(b2).addcmul_(self.grad, self.grad, value=1 - b2)
-        if self.step_count is None:
+        if self.step_count is None:  # the Python count: replays of a graph would not see it
+            self.steps += 1
             torch.div(self.v, 1 - b2**self.steps, out=self.denom).sqrt_().add_(self.eps)
             self.flat.addcdiv_(self.m, self.denom, value=-self.lr / (1 - b1**self.steps))
             return

@@ -116,7 +116,21 @@ def test_wasserstein_matches_scipy():
     rng = np.random.default_rng(0)
     a, b = rng.normal(size=(2000, 3)), rng.normal(0.5, 2, size=(2000, 3))
     expected = np.mean([wasserstein_distance(a[:, j], b[:, j]) for j in range(3)])
-    assert M.wasserstein(a, b) == pytest.approx(expected, rel=0.03)
+    assert M.marginal_distances(a, b)[0] == pytest.approx(expected, rel=0.03)
+
+
+def test_marginal_distances_over_gene_blocks_equal_the_whole_matrix_formulas(monkeypatch):
+    """Sorted once per gene and in blocks of genes, both values are those of the plain
+    formulas (np.quantile, scipy's KS statistic), bit for bit."""
+    from scipy import stats
+
+    monkeypatch.setattr(M, "GENE_BLOCK", 16)  # 40 genes: three blocks, the last partial
+    rng = np.random.default_rng(1)
+    a, b = rng.normal(size=(300, 40)), np.round(rng.gamma(2, size=(170, 40)), 1)  # ties too
+    q = (np.arange(200) + 0.5) / 200
+    w1 = np.mean(np.abs(np.quantile(a, q, axis=0) - np.quantile(b, q, axis=0)))
+    ks = np.mean(stats.ks_2samp(a, b, axis=0, method="asymp").statistic)
+    assert M.marginal_distances(a, b) == (w1, ks)
 
 
 def test_pair_metrics_use_a_bounded_gene_subset():

@@ -63,11 +63,10 @@ def evaluate(
     v: dict[str, float] = {}
     v["mean_mse"] = M.mean_mse(test, synth)
     v["std_mse"] = M.std_mse(test, synth)
-    v["wasserstein"] = M.wasserstein(test, synth)
+    v["wasserstein"], v["ks_mean"] = M.marginal_distances(test, synth)
     tail = loss_history[-10:] if loss_history is not None and len(loss_history) > 1 else None
     v["training_stability"] = float(np.var(tail)) if tail is not None else float("nan")
     v["diversity"] = M.diversity(synth, seed=seed)
-    v["ks_mean"] = M.ks_mean(test, synth)
     v["log2_var_ratio"] = M.log2_var_ratio(test, synth)
     if zero_value is None:
         v["zero_fraction_gene"] = v["zero_fraction_sample_ks"] = float("nan")
@@ -89,7 +88,9 @@ def evaluate(
 
     labelled = y_train is not None and y_synth is not None and len(np.unique(y_test)) > 1
     if labelled:
-        v["de_spearman"], v["de_slope"] = M.de_recovery(test, y_test, synth, y_synth)
+        positive = y_test.max()
+        t_real, t_synth = M.de_tstats(test, y_test, positive), M.de_tstats(synth, y_synth, positive)
+        v["de_spearman"], v["de_slope"] = M.de_recovery(test, y_test, synth, y_synth, tstats=(t_real, t_synth))
         v["tstr_auroc"] = M.tstr_auroc(synth, y_synth, test, y_test)
         v["augmentation_gain"] = (
             0.0 if floor else M.augmentation_gain(train, y_train, synth, y_synth, test, y_test, seed=seed)
@@ -118,7 +119,5 @@ def evaluate(
         "dcr_test": p.d_test,
     }
     if labelled:
-        positive = y_test.max()
-        details["de_t_real"] = M.de_tstats(test, y_test, positive)
-        details["de_t_synth"] = M.de_tstats(synth, y_synth, positive)
+        details["de_t_real"], details["de_t_synth"] = t_real, t_synth
     return Evaluation({m.name: float(v[m.name]) for m in M.METRICS}, details)

@@ -35,3 +35,23 @@ def test_training_speed_benchmark_runs_on_a_tiny_size():
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "VAE" in proc.stdout and "GAN" in proc.stdout and "x" in proc.stdout
+
+
+def test_logistic_iterations_benchmark_reproduces_the_recorded_tstr(tiny_run):
+    import pandas as pd
+
+    from exprsynth.metrics import LOGISTIC_MAX_ITER
+
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "workflow/bench/logistic_iterations.py"), "--workdir", str(tiny_run),
+         "--model", "vae", "--caps", f"5,{LOGISTIC_MAX_ITER}"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    rows = [line.split("|")[1:3] for line in proc.stdout.splitlines() if line.startswith("| ") and "max_iter" not in line]
+    aurocs = {int(cap): float(auroc) for cap, auroc in rows}
+    recorded = pd.read_csv(tiny_run / "results/metrics/vae/rep0.csv").set_index("metric").loc["tstr_auroc", "value"]
+    assert set(aurocs) == {5, LOGISTIC_MAX_ITER}
+    assert aurocs[LOGISTIC_MAX_ITER] == round(recorded, 4)  # the workflow's own cap gives its value

@@ -90,7 +90,7 @@ def evaluate(
     if labelled:
         positive = y_test.max()
         t_real, t_synth = M.de_tstats(test, y_test, positive), M.de_tstats(synth, y_synth, positive)
-        v["de_spearman"], v["de_slope"] = M.de_recovery(test, y_test, synth, y_synth, tstats=(t_real, t_synth))
+        v["de_spearman"], v["de_slope"] = M.de_recovery(test, y_test, synth, y_synth, t_real, t_synth)
         v["tstr_auroc"] = M.tstr_auroc(synth, y_synth, test, y_test)
         v["augmentation_gain"] = (
             0.0 if floor else M.augmentation_gain(train, y_train, synth, y_synth, test, y_test, seed=seed)

@@ -22,8 +22,16 @@ def test_scaling_benchmark_runs_on_a_tiny_size(tmp_path):
     row = next(line for line in proc.stdout.splitlines() if line.startswith("| 80x40 |"))
     wall, cpu = (float(v) for v in row.split("|")[2:4])
     assert wall > 0 and cpu > 0  # Snakemake and its jobs took CPU time
-    per_rule = proc.stdout.split("Per rule")[1]
+    per_rule = proc.stdout.split("Per rule")[1].split("Timeline")[0]
     assert "generate_samples/references" in per_rule and "train_model/vae" in per_rule
+    timeline = {
+        job: (float(start), float(end))
+        for job, start, end in (line.split() for line in proc.stdout.split("Timeline")[1].splitlines()[2:])
+    }
+    assert 0 <= timeline["simulate_expression"][0] < timeline["simulate_expression"][1] <= wall
+    # Training starts after the data steps end, and its samples are drawn after it ends.
+    assert timeline["train_model/vae/rep0"][0] >= timeline["simulate_expression"][1] - 0.05
+    assert timeline["generate_samples/vae/rep0"][0] >= timeline["train_model/vae/rep0"][1] - 0.05
 
 
 def test_training_speed_benchmark_runs_on_a_tiny_size():

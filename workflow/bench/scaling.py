@@ -7,7 +7,8 @@ table of wall time and per-rule time and peak memory (from the rules' benchmark 
 Each size runs in its own temporary working directory with the default hyperparameters
 (plus anything in --config, e.g. fewer epochs). 1000x500 is the default cohort, so
 `--sizes 1000x500 --replicates 5` times the default configuration. CPU seconds are those
-of Snakemake and all its jobs together.
+of Snakemake and all its jobs together. The timeline of the largest size shows when each
+job ran: what waits on what, and whether both cores were busy.
 """
 
 from __future__ import annotations
@@ -49,7 +50,7 @@ def run_size(n_samples: int, n_genes: int, cores: int, replicates: int, extra: d
     workdir.mkdir(parents=True, exist_ok=True)
     (workdir / "config.yaml").write_text(yaml.safe_dump(config))
     cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(ROOT / "Snakefile"), "--directory", str(workdir), "--cores", str(cores)]
-    start, cpu_start = time.perf_counter(), _cpu_seconds_of_children()
+    start, cpu_start, clock_start = time.perf_counter(), _cpu_seconds_of_children(), time.time()
     proc = subprocess.run(cmd, capture_output=True, text=True)
     wall, cpu = time.perf_counter() - start, _cpu_seconds_of_children() - cpu_start
     if proc.returncode != 0:
@@ -57,7 +58,17 @@ def run_size(n_samples: int, n_genes: int, cores: int, replicates: int, extra: d
     rows = []
     for tsv in sorted((workdir / "benchmarks").rglob("*.tsv")):
         b = pd.read_csv(tsv, sep="\t").iloc[-1]
-        rows.append({"job": str(tsv.relative_to(workdir / "benchmarks"))[:-4], "s": b["s"], "max_rss_mb": b["max_rss"]})
+        # A benchmark file is written as its job ends: its time less the job's duration is the start.
+        end = tsv.stat().st_mtime - clock_start
+        rows.append(
+            {
+                "job": str(tsv.relative_to(workdir / "benchmarks"))[:-4],
+                "s": b["s"],
+                "max_rss_mb": b["max_rss"],
+                "start_s": end - b["s"],
+                "end_s": end,
+            }
+        )
     jobs = pd.DataFrame(rows)
     return {"size": f"{n_samples}x{n_genes}", "cells": n_samples * n_genes, "wall_s": wall, "cpu_s": cpu, "jobs": jobs}
 
@@ -95,6 +106,8 @@ def main(argv=None) -> int:
     rule = jobs["job"].map(lambda job: re.sub(r"/(gaussian|independent)$", "/references", re.sub(r"/rep[^/]*$", "", job)))
     by_rule = jobs.groupby(rule).agg(jobs=("s", "size"), mean_s=("s", "mean"), total_s=("s", "sum"), max_rss_mb=("max_rss_mb", "max"))
     print(by_rule.sort_values("total_s", ascending=False).round(2).to_string())
+    print("\nTimeline, largest size (seconds from Snakemake's start):")
+    print(jobs.sort_values("start_s")[["job", "start_s", "end_s"]].round(1).to_string(index=False))
     return 0
 
 

@@ -1,0 +1,36 @@
+"""The figures' numerical helpers, against scikit-learn (which the figure jobs do not import)."""
+
+import numpy as np
+import pytest
+from sklearn.decomposition import PCA
+from sklearn.metrics import roc_auc_score
+from sklearn.metrics import roc_curve as sk_roc_curve
+
+from exprsynth.plots import principal_axes, roc_curve
+
+
+@pytest.mark.parametrize("shape", [(300, 40), (60, 500)])  # more samples than genes, and fewer
+def test_principal_axes_match_pca(shape):
+    rng = np.random.default_rng(0)
+    n, genes = shape
+    # Two strong directions of different strength, then noise.
+    x = rng.normal(size=(n, 2)) * [5.0, 3.0] @ rng.normal(size=(2, genes)) + rng.normal(size=(n, genes))
+    axes, share = principal_axes(x)
+    pca = PCA(2, svd_solver="full").fit(x)
+    assert axes.shape == (2, genes)
+    np.testing.assert_allclose(np.abs(np.sum(axes * pca.components_, axis=1)), 1.0, atol=1e-6)
+    np.testing.assert_allclose(share, pca.explained_variance_ratio_, rtol=1e-6)
+    # Signs are fixed by the data, not by the random start.
+    np.testing.assert_array_equal(np.sign(axes), np.sign(principal_axes(x, seed=1)[0]))
+
+
+def test_roc_curve_matches_scikit_learn_with_ties():
+    rng = np.random.default_rng(1)
+    truth = rng.integers(0, 2, 400)
+    scores = np.round(truth * 0.5 + rng.normal(size=400), 1)  # rounding makes many ties
+    fpr, tpr, auc = roc_curve(truth, scores)
+    assert auc == pytest.approx(roc_auc_score(truth, scores), abs=1e-12)
+    assert 0.5 < auc < 1
+    sk_fpr, sk_tpr, _ = sk_roc_curve(truth, scores, drop_intermediate=False)
+    np.testing.assert_allclose(fpr, sk_fpr)
+    np.testing.assert_allclose(tpr, sk_tpr)

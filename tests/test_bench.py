@@ -63,3 +63,24 @@ def test_logistic_iterations_benchmark_reproduces_the_recorded_tstr(tiny_run):
     recorded = pd.read_csv(tiny_run / "results/metrics/vae/rep0.csv").set_index("metric").loc["tstr_auroc", "value"]
     assert set(aurocs) == {5, LOGISTIC_MAX_ITER}
     assert aurocs[LOGISTIC_MAX_ITER] == round(recorded, 4)  # the workflow's own cap gives its value
+
+
+def _merged(base: dict, override: dict) -> dict:
+    """Snakemake's --configfile merge: nested keys override one by one."""
+    out = dict(base)
+    for key, value in override.items():
+        out[key] = _merged(base[key], value) if isinstance(value, dict) and isinstance(base.get(key), dict) else value
+    return out
+
+
+def test_benchmark_configs_are_valid_overrides_of_the_default_config():
+    from exprsynth.config import validate_config
+
+    default = yaml.safe_load((ROOT / "config.yaml").read_text())
+    overrides = sorted((ROOT / "workflow/bench").glob("*.yaml"))
+    assert {p.name for p in overrides} >= {"seed_hyperparameters.yaml", "one_epoch.yaml"}
+    for path in overrides:
+        override = yaml.safe_load(path.read_text())
+        config = validate_config(_merged(default, override), ROOT / "workflow/schemas/config.schema.yaml")
+        for section, values in override.items():
+            assert {k: config[section][k] for k in values} == values, path.name

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -11,16 +12,49 @@ import pandas as pd
 def split_samples(
     sample_ids: pd.Index, labels: pd.Series | None, *, test_fraction: float, seed: int
 ) -> pd.DataFrame:
-    """Stratified (by label when given) train/test assignment: columns sample_id, split."""
-    from sklearn.model_selection import train_test_split
+    """Stratified (by label when given) train/test assignment: columns sample_id, split.
 
-    stratify = None if labels is None else labels.loc[sample_ids].to_numpy()
-    train, test = train_test_split(
-        np.asarray(sample_ids), test_size=test_fraction, random_state=seed, stratify=stratify
-    )
+    The same draws as scikit-learn's `train_test_split(ids, test_size=test_fraction,
+    random_state=seed, stratify=labels)`, written out here so that the split does not
+    depend on a scikit-learn version and the first job of every replicate does not pay
+    its 1.3 s import (tests/test_preprocess.py checks the two agree).
+    """
+    ids = np.asarray(sample_ids)
+    n_test = math.ceil(test_fraction * len(ids))
+    rng = np.random.RandomState(seed)
+    if labels is None:
+        test = rng.permutation(len(ids))[:n_test]
+    else:
+        classes, y, counts = np.unique(labels.loc[sample_ids].to_numpy(), return_inverse=True, return_counts=True)
+        members = np.split(np.argsort(y, kind="stable"), np.cumsum(counts)[:-1])
+        n_train_per_class = _approximate_mode(counts, len(ids) - n_test, rng)
+        n_test_per_class = _approximate_mode(counts - n_train_per_class, n_test, rng)
+        test = []
+        for i in range(len(classes)):
+            shuffled = members[i][rng.permutation(counts[i])]
+            test.extend(shuffled[n_train_per_class[i] : n_train_per_class[i] + n_test_per_class[i]])
     split = pd.Series("train", index=pd.Index(sample_ids, name="sample_id"))
-    split.loc[test] = "test"
+    split.iloc[np.asarray(test, dtype=int)] = "test"
     return split.rename("split").reset_index()
+
+
+def _approximate_mode(counts: np.ndarray, n_draws: int, rng: np.random.RandomState) -> np.ndarray:
+    """How many of n_draws to take from each class: proportional shares rounded down, the
+    rest to the largest remainders, ties broken at random (scikit-learn's
+    utils.extmath._approximate_mode, draw for draw)."""
+    continuous = counts / counts.sum() * n_draws
+    floored = np.floor(continuous)
+    need_to_add = int(n_draws - floored.sum())
+    if need_to_add > 0:
+        remainder = continuous - floored
+        for value in np.sort(np.unique(remainder))[::-1]:
+            (tied,) = np.where(remainder == value)
+            add_now = min(len(tied), need_to_add)
+            floored[rng.choice(tied, size=add_now, replace=False)] += 1
+            need_to_add -= add_now
+            if need_to_add == 0:
+                break
+    return floored.astype(int)
 
 
 # An entry is an expression zero when it lies this close to its gene's zero value in the

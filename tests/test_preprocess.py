@@ -1,0 +1,37 @@
+"""The train/test split: scikit-learn's draws, without importing it in the split job."""
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.model_selection import train_test_split
+
+from exprsynth.preprocess import split_samples
+
+CASES = [
+    # (class sizes, test fraction); None: no labels
+    ([600, 400], 0.2),
+    ([500, 500], 0.2),
+    ([7, 7, 7], 0.3),  # equal remainders: ties broken at random
+    ([3, 5, 11, 2], 0.25),
+    ([100, 2, 3], 0.5),  # small classes next to a large one
+    (None, 0.2),
+    (None, 0.33),
+]
+
+
+@pytest.mark.parametrize("sizes, fraction", CASES)
+@pytest.mark.parametrize("seed", [0, 42, 46])
+def test_split_draws_the_same_test_set_as_scikit_learn(sizes, fraction, seed):
+    rng = np.random.default_rng(seed)
+    n = sum(sizes) if sizes else 250
+    ids = pd.Index([f"s{i}" for i in rng.permutation(n)])
+    labels = None
+    if sizes:
+        labels = pd.Series(rng.permutation(np.repeat([f"class_{c}" for c in range(len(sizes))], sizes)), index=ids)
+    table = split_samples(ids, labels, test_fraction=fraction, seed=seed)
+    _, expected_test = train_test_split(
+        np.asarray(ids), test_size=fraction, random_state=seed, stratify=None if labels is None else labels.to_numpy()
+    )
+    assert list(table["sample_id"]) == list(ids)
+    assert set(table.loc[table["split"] == "test", "sample_id"]) == set(expected_test)
+    assert set(table["split"]) == {"train", "test"}

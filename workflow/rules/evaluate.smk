@@ -77,6 +77,8 @@ rule compare_models:
         verdict="results/verdict.rst",
     log:
         "logs/compare_models.log",
+    benchmark:
+        "benchmarks/compare_models.tsv"
     conda:
         "../../envs/data.yaml"
     params:

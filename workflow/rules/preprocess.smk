@@ -7,6 +7,8 @@ rule split_samples:
         split="results/split/rep{rep}.tsv",
     log:
         "logs/split_samples/rep{rep}.log",
+    benchmark:
+        "benchmarks/split_samples/rep{rep}.tsv"
     conda:
         "../../envs/data.yaml"
     params:
@@ -26,6 +28,8 @@ rule fit_scaler:
         scaler="results/scaler/rep{rep}/scaler.pkl",
     log:
         "logs/fit_scaler/rep{rep}.log",
+    benchmark:
+        "benchmarks/fit_scaler/rep{rep}.tsv"
     conda:
         "../../envs/data.yaml"
     params:

@@ -18,7 +18,8 @@ def test_principal_axes_match_pca(shape):
     axes, share = principal_axes(x)
     pca = PCA(2, svd_solver="full").fit(x)
     assert axes.shape == (2, genes)
-    np.testing.assert_allclose(np.abs(np.sum(axes * pca.components_, axis=1)), 1.0, atol=1e-6)
+    # Same axes, same signs (scikit-learn also makes each axis's largest loading positive).
+    np.testing.assert_allclose(np.sum(axes * pca.components_, axis=1), 1.0, atol=1e-6)
     np.testing.assert_allclose(share, pca.explained_variance_ratio_, rtol=1e-6)
     # Signs are fixed by the data, not by the random start.
     np.testing.assert_array_equal(np.sign(axes), np.sign(principal_axes(x, seed=1)[0]))
@@ -34,3 +35,9 @@ def test_roc_curve_matches_scikit_learn_with_ties():
     sk_fpr, sk_tpr, _ = sk_roc_curve(truth, scores, drop_intermediate=False)
     np.testing.assert_allclose(fpr, sk_fpr)
     np.testing.assert_allclose(tpr, sk_tpr)
+
+
+def test_roc_curve_without_both_classes_or_with_nan_scores_is_nan():
+    for truth, scores in [([1, 1, 1], [0.2, 0.5, 0.9]), ([0, 1, 0, 1], [0.1, np.nan, 0.3, 0.8])]:
+        fpr, tpr, auc = roc_curve(np.array(truth), np.array(scores))
+        assert np.isnan(auc) and np.isnan(tpr).all()

@@ -21,16 +21,19 @@ CASES = [
 
 @pytest.mark.parametrize("sizes, fraction", CASES)
 @pytest.mark.parametrize("seed", [0, 42, 46])
-def test_split_draws_the_same_test_set_as_scikit_learn(sizes, fraction, seed):
+@pytest.mark.parametrize("label_type", [str, int])
+def test_split_draws_the_same_test_set_as_scikit_learn(sizes, fraction, seed, label_type):
     rng = np.random.default_rng(seed)
     n = sum(sizes) if sizes else 250
     ids = pd.Index([f"s{i}" for i in rng.permutation(n)])
     labels = None
     if sizes:
-        labels = pd.Series(rng.permutation(np.repeat([f"class_{c}" for c in range(len(sizes))], sizes)), index=ids)
+        levels = [c if label_type is int else f"class_{c}" for c in range(len(sizes))]
+        labels = pd.Series(rng.permutation(np.repeat(levels, sizes)), index=ids)
+        labels = labels.iloc[rng.permutation(n)]  # the label table in another order than the ids
     table = split_samples(ids, labels, test_fraction=fraction, seed=seed)
     _, expected_test = train_test_split(
-        np.asarray(ids), test_size=fraction, random_state=seed, stratify=None if labels is None else labels.to_numpy()
+        np.asarray(ids), test_size=fraction, random_state=seed, stratify=None if labels is None else labels[ids].to_numpy()
     )
     assert list(table["sample_id"]) == list(ids)
     assert set(table.loc[table["split"] == "test", "sample_id"]) == set(expected_test)

@@ -17,7 +17,8 @@ def split_samples(
     The same draws as scikit-learn's `train_test_split(ids, test_size=test_fraction,
     random_state=seed, stratify=labels)`, written out here so that the split does not
     depend on a scikit-learn version and the first job of every replicate does not pay
-    its 1.3 s import (tests/test_preprocess.py checks the two agree).
+    for its import, about 1 s. tests/test_preprocess.py checks the two agree. Inputs
+    scikit-learn refuses (a class of one sample) are refused earlier, by the input checks.
     """
     ids = np.asarray(sample_ids)
     n_test = math.ceil(test_fraction * len(ids))
@@ -25,12 +26,12 @@ def split_samples(
     if labels is None:
         test = rng.permutation(len(ids))[:n_test]
     else:
-        classes, y, counts = np.unique(labels.loc[sample_ids].to_numpy(), return_inverse=True, return_counts=True)
+        _, y, counts = np.unique(labels.loc[sample_ids].to_numpy(), return_inverse=True, return_counts=True)
         members = np.split(np.argsort(y, kind="stable"), np.cumsum(counts)[:-1])
         n_train_per_class = _approximate_mode(counts, len(ids) - n_test, rng)
         n_test_per_class = _approximate_mode(counts - n_train_per_class, n_test, rng)
         test = []
-        for i in range(len(classes)):
+        for i in range(len(counts)):
             shuffled = members[i][rng.permutation(counts[i])]
             test.extend(shuffled[n_train_per_class[i] : n_train_per_class[i] + n_test_per_class[i]])
     split = pd.Series("train", index=pd.Index(sample_ids, name="sample_id"))

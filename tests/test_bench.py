@@ -20,8 +20,12 @@ def test_scaling_benchmark_runs_on_a_tiny_size(tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "| 80x40 |" in proc.stdout and "train_model/vae/rep0" in proc.stdout
     row = next(line for line in proc.stdout.splitlines() if line.startswith("| 80x40 |"))
-    wall, cpu = (float(v) for v in row.split("|")[2:4])
+    cells = row.split("|")
+    wall, cpu, sampled_rss, peak_rss = (float(cells[i]) for i in (2, 3, 5, 6))
     assert wall > 0 and cpu > 0  # Snakemake and its jobs took CPU time
+    # The kernel's high-water mark bounds every sample a benchmark file took (the benchmark
+    # counts a job's bash wrapper too, a few MB); any process that imported numpy has > 50 MB.
+    assert peak_rss > 50 and peak_rss >= 0.95 * sampled_rss - 10
     per_rule = proc.stdout.split("Per rule")[1].split("Timeline")[0]
     assert "generate_samples/references" in per_rule and "train_model/vae" in per_rule
     timeline = {

@@ -36,8 +36,8 @@ ROOT = Path(__file__).resolve().parents[2]
 def _run_measured(cmd: list[str]) -> tuple[int, str, float, float]:
     """Run cmd; return its exit code, its stderr, and the CPU seconds and the peak RSS (MB)
     of it and all its descendants (wait4: the largest single process's high-water mark)."""
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        proc = subprocess.Popen(cmd, stdout=out, stderr=err)
+    with tempfile.TemporaryFile() as err:
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=err)
         _, status, usage = os.wait4(proc.pid, 0)
         proc.returncode = os.waitstatus_to_exitcode(status)
         err.seek(0)

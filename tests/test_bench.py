@@ -1,5 +1,6 @@
 """The on-demand benchmarks run (on tiny sizes); their timings are never asserted."""
 
+import copy
 import subprocess
 import sys
 
@@ -69,15 +70,9 @@ def test_logistic_iterations_benchmark_reproduces_the_recorded_tstr(tiny_run):
     assert aurocs[LOGISTIC_MAX_ITER] == round(recorded, 4)  # the workflow's own cap gives its value
 
 
-def _merged(base: dict, override: dict) -> dict:
-    """Snakemake's --configfile merge: nested keys override one by one."""
-    out = dict(base)
-    for key, value in override.items():
-        out[key] = _merged(base[key], value) if isinstance(value, dict) and isinstance(base.get(key), dict) else value
-    return out
-
-
 def test_benchmark_configs_are_valid_overrides_of_the_default_config():
+    from snakemake.utils import update_config  # how --configfile merges nested keys
+
     from exprsynth.config import validate_config
 
     default = yaml.safe_load((ROOT / "config.yaml").read_text())
@@ -85,6 +80,8 @@ def test_benchmark_configs_are_valid_overrides_of_the_default_config():
     assert {p.name for p in overrides} >= {"seed_hyperparameters.yaml", "one_epoch.yaml"}
     for path in overrides:
         override = yaml.safe_load(path.read_text())
-        config = validate_config(_merged(default, override), ROOT / "workflow/schemas/config.schema.yaml")
+        config = copy.deepcopy(default)
+        update_config(config, override)
+        config = validate_config(config, ROOT / "workflow/schemas/config.schema.yaml")
         for section, values in override.items():
             assert {k: config[section][k] for k in values} == values, path.name

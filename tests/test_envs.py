@@ -1,7 +1,9 @@
-"""Conda envs, checked statically (conda channels are unreachable here).
+"""Each rule's conda env and code inputs, checked statically (conda channels are
+unreachable here).
 
-For every rule: its env parses, and every third-party module that its script and the
-package modules it reaches import (at any depth, lazy imports included) is in that env.
+For every rule: its env parses, every third-party module that its script and the package
+modules it reaches import (at any depth, lazy imports included) is in that env, and every
+package module it reaches is among its `code` inputs, so that editing one reruns the rule.
 """
 
 import ast
@@ -25,18 +27,40 @@ CONDA_NAME = {
 }
 
 
-def rules_with_envs():
-    """(rule name, env path, script path) parsed from workflow/rules/*.smk."""
-    found = []
-    for smk in sorted((ROOT / "workflow" / "rules").glob("*.smk")):
-        for block in re.split(r"\n(?=rule )", smk.read_text()):
-            name = re.match(r"rule (\w+):", block)
+# Package modules (and their imports) that a rule's script could reach but never loads:
+# fit_reference runs train_model's script for the numpy reference generators, without the
+# networks' modules, which import torch (tests/test_models.py::
+# test_reference_generators_never_import_torch); generate_samples only samples, without
+# the training loops, which generator.py imports inside fit_model.
+NOT_LOADED = {
+    "fit_reference": {"torch", "tqdm", "vae.py", "gan.py", "training.py", "layers.py"},
+    "generate_samples": {"training.py"},
+}
+
+
+def parse_rules():
+    """{rule name: (env path, script path, code modules)} from workflow/rules/*.smk; a
+    `use rule A as B with:` block takes what it does not set from rule A."""
+    here = ROOT / "workflow" / "rules"
+    rules = {}
+    for smk in sorted(here.glob("*.smk")):
+        text = smk.read_text()
+        for block in re.split(r"\n(?=rule |use rule )", text):
+            name = re.match(r"(?:use rule (\w+) as )?(?:rule )?(\w+)(?: with)?:", block)
+            if not name:
+                continue
+            base = rules.get(name.group(1), (None, None, None))
             env = re.search(r'conda:\s*\n\s*"([^"]+)"', block)
             script = re.search(r'script:\s*\n\s*"([^"]+)"', block)
-            if name:
-                found.append((name.group(1), env and env.group(1), script and script.group(1)))
-    here = ROOT / "workflow" / "rules"
-    return [(n, (here / e).resolve() if e else None, (here / s).resolve() if s else None) for n, e, s in found]
+            code = re.search(r"code=(?:package_files\(([^)]*)\)|(\w+))", block)
+            if code and code.group(2):  # a name bound to package_files(...) in the same file
+                code = re.search(rf"{code.group(2)} = package_files\(([^)]*)\)", text)
+            rules[name.group(2)] = (
+                (here / env.group(1)).resolve() if env else base[0],
+                (here / script.group(1)).resolve() if script else base[1],
+                {"__init__.py", *re.findall(r'"(\w+\.py)"', code.group(1))} if code else base[2],
+            )
+    return rules
 
 
 def _nodes(tree: ast.AST):
@@ -63,9 +87,10 @@ def imported_modules(path: Path) -> set[str]:
     return names
 
 
-def third_party_imports(script: Path) -> set[str]:
-    """Top-level third-party modules reachable from a rule script through the package."""
-    seen, todo, external = set(), [script], set()
+def reached_imports(script: Path, not_loaded: set[str] = frozenset()) -> tuple[set[str], set[str]]:
+    """(package module files, top-level third-party modules) reachable from a rule script,
+    without following the package modules named in not_loaded."""
+    seen, todo, package, external = set(), [script], set(), set()
     while todo:
         path = todo.pop()
         if path in seen:
@@ -76,28 +101,39 @@ def third_party_imports(script: Path) -> set[str]:
             if top == "exprsynth":
                 parts = name.split(".")[1:]
                 module = PACKAGE / (parts[0] + ".py") if parts and parts[0] else PACKAGE / "__init__.py"
-                if module.exists():
+                if module.exists() and module.name not in not_loaded:
+                    package.add(module.name)
                     todo.append(module)
             elif top not in sys.stdlib_module_names and top != "__future__":
                 external.add(top)
-    return external
+    return package, external - not_loaded
 
 
-RULES = [r for r in rules_with_envs() if r[2] is not None]
+RULES = [(name, *rule) for name, rule in parse_rules().items() if rule[1] is not None]
 
 
-def test_every_scripted_rule_names_an_env():
-    assert len(RULES) >= 8
-    assert all(env is not None for _, env, _ in RULES), [n for n, env, _ in RULES if env is None]
+def test_every_scripted_rule_names_an_env_and_its_code():
+    assert len(RULES) >= 12
+    assert "fit_reference" in [name for name, *_ in RULES]
+    assert all(env is not None for _, env, _, _ in RULES), [n for n, env, _, _ in RULES if env is None]
+    assert all(code for *_, code in RULES), [n for n, *_, code in RULES if not code]
 
 
-@pytest.mark.parametrize("rule, env, script", RULES, ids=[r[0] for r in RULES])
-def test_env_provides_every_module_the_rule_imports(rule, env, script):
+@pytest.mark.parametrize("rule, env, script, code", RULES, ids=[r[0] for r in RULES])
+def test_env_provides_every_module_the_rule_imports(rule, env, script, code):
     spec = yaml.safe_load(env.read_text())
     assert "conda-forge" in spec["channels"]
     deps = spec["dependencies"]
     assert all("=" in d for d in deps if isinstance(d, str)), f"{env.name}: unpinned dependency"
     provided = {re.split(r"[=<>]", d)[0] for d in deps if isinstance(d, str)}
-    needed = {CONDA_NAME.get(m, m) for m in third_party_imports(script)}
+    _, external = reached_imports(script, NOT_LOADED.get(rule, set()))
+    needed = {CONDA_NAME.get(m, m) for m in external}
     assert needed, f"{rule}: found no imports to check"
     assert needed <= provided, f"{rule}: {env.name} lacks {sorted(needed - provided)}"
+
+
+@pytest.mark.parametrize("rule, env, script, code", RULES, ids=[r[0] for r in RULES])
+def test_code_inputs_cover_every_package_module_the_rule_imports(rule, env, script, code):
+    package, _ = reached_imports(script, NOT_LOADED.get(rule, set()))
+    assert package, f"{rule}: found no package imports to check"
+    assert package <= code, f"{rule}: code inputs lack {sorted(package - code)}"

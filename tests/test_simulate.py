@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from exprsynth.simulate import simulate_cohort
+from exprsynth.simulate import LABEL_COLUMNS, simulate_cohort
 
 
 @pytest.fixture(scope="module")
@@ -17,6 +17,14 @@ def test_default_shape_ids_and_non_negative(cohort):
     assert (expr.to_numpy() >= 0).all() and np.isfinite(expr.to_numpy()).all()
     assert list(cohort.metadata["sample_id"]) == list(expr.index)
     assert set(cohort.metadata["disease_status"]) == {0, 1}
+
+
+def test_label_columns_are_the_metadatas_categorical_columns(cohort):
+    """What the config check offers as label_column with data.source: simulate."""
+    meta = cohort.metadata
+    categorical = [c for c in meta.columns if c != "sample_id" and meta[c].nunique() <= 10]
+    assert categorical == list(LABEL_COLUMNS)
+    assert all(meta[c].nunique() >= 2 for c in LABEL_COLUMNS)
 
 
 def test_within_module_correlations_fall_in_planted_range(cohort):

@@ -86,6 +86,23 @@ def test_editing_vae_epochs_reruns_only_the_vae_branch(tiny_run, tmp_path):
     }
 
 
+def test_editing_the_device_reruns_only_the_networks(tiny_run, tmp_path):
+    """The numpy reference generators never use the device settings."""
+    work = edited_copy(tiny_run, tmp_path, lambda c: c.update(device="auto", cuda_graphs=False))
+    jobs = planned_jobs(run_snakemake(work, "-n", "--cores", "2").stdout)
+    assert jobs == {
+        *[
+            (rule, f"model={model}, rep={rep}")
+            for rule in ("train_model", "generate_samples", "evaluate_model")
+            for model in ("vae", "gan")
+            for rep in (0, 1)
+        ],
+        ("compare_models", ""),
+        ("plot_replicate", ""),
+        ("plot_summary", ""),
+    }
+
+
 def test_editing_the_simulator_reruns_everything(tiny_run, tmp_path):
     work = edited_copy(tiny_run, tmp_path, lambda c: c["simulate"].update(technical_noise=0.2))
     rules = {rule for rule, _ in planned_jobs(run_snakemake(work, "-n", "--cores", "2").stdout)}
@@ -117,6 +134,11 @@ def test_a_finished_run_has_nothing_left_to_do(tiny_run):
         (lambda c: c["vae"].update(epochs=0), "config: vae.epochs = 0 must be >= 1"),
         (lambda c: c.update(device="tpu"), "config: device = 'tpu' must be one of auto, cpu, cuda"),
         (lambda c: c.update(cuda_graphs="yes"), "config: cuda_graphs = 'yes' must be"),
+        (lambda c: c.update(replicates=[0, 0]), "config: replicates = [0, 0] has non-unique elements"),
+        (
+            lambda c: c.update(label_column="condition"),
+            "config: label_column = 'condition' is not a column of the simulated cohort",
+        ),
         (
             lambda c: c["vae"].update(reconstruction="mse_mean", zero_inflation=True),
             "config: vae.zero_inflation = true needs vae.reconstruction = elbo",
@@ -132,6 +154,30 @@ def test_bad_config_fails_with_one_line_before_any_job(tmp_path, edit, message):
     error_lines = [line for line in proc.stderr.splitlines() if line.strip()]
     assert len(error_lines) == 1 and error_lines[0].startswith(f"Error: {message}")
     assert not (tmp_path / "results").exists()
+
+
+@pytest.mark.parametrize(
+    "edit, message",
+    [
+        (lambda c: c["vae"].update(lr=1e12, epochs=5), "Error: VAE training diverged"),
+        (lambda c: c.update(device="cuda"), "Error: device: cuda was requested but torch sees no CUDA device"),
+    ],
+    ids=["diverged", "no-gpu"],
+)
+def test_a_training_that_cannot_go_on_fails_with_one_line(tmp_path, edit, message):
+    import torch
+
+    if "cuda" in message and torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    config = yaml.safe_load(yaml.safe_dump(TINY_CONFIG))
+    edit(config)
+    write_config(tmp_path, config)
+    proc = run_snakemake(tmp_path, "--cores", "1", "results/models/vae/rep0/checkpoint.pt", check=False)
+    assert proc.returncode != 0
+    assert message in proc.stderr
+    log = (tmp_path / "logs/train_model/vae/rep0.log").read_text()
+    assert log.splitlines()[-1].startswith(message) and "Traceback" not in log
+    assert not (tmp_path / "results/models/vae/rep0/checkpoint.pt").exists()
 
 
 def test_report_builds_with_the_verdict_first(tiny_run):

@@ -3,7 +3,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(workflow.basedir) / "workflow" / "scripts"))
 from exprsynth.config import ConfigError, validate_config  # noqa: E402
-from exprsynth.generator import CHECKPOINT_FILE  # noqa: E402
+from exprsynth.generator import CHECKPOINT_FILE, NETWORKS  # noqa: E402
 
 try:
     validate_config(
@@ -59,6 +59,12 @@ def model_params(wildcards):
 
 def training_gpus(wildcards):
     return 0 if config["device"] == "cpu" else 1
+
+
+def network_setting(key, reference_value):
+    """A config value for the networks' jobs; the numpy reference generators (which share
+    their rule's script) get a fixed one, so changing it reruns none of their jobs."""
+    return lambda wildcards: config[key] if wildcards.model in NETWORKS else reference_value
 
 
 def all_targets():

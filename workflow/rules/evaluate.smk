@@ -62,7 +62,7 @@ rule evaluate_model:
 rule compare_models:
     input:
         metrics=expand("results/metrics/{model}/rep{rep}.csv", model=MODELS, rep=REPS),
-        code=package_files("compare.py", "metrics.py", "io.py"),
+        code=package_files("compare.py", "metrics.py", "preprocess.py", "io.py"),
     output:
         summary=report(
             "results/comparison_results.csv",

@@ -1,6 +1,6 @@
 rule simulate_expression:
     input:
-        code=package_files("simulate.py", "io.py"),
+        code=package_files("simulate.py", "io.py", "preprocess.py"),
     output:
         expression="results/data/gene_expression_data.csv",
         matrix="results/data/gene_expression_data.npz",

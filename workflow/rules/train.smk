@@ -41,8 +41,8 @@ rule train_model:
         hparams=model_params,
         label_column=config["label_column"],
         conditional=config["conditional"],
-        device=config["device"],
-        cuda_graphs=config["cuda_graphs"],
+        device=network_setting("device", "cpu"),
+        cuda_graphs=network_setting("cuda_graphs", False),
         seed=replicate_seed,
     script:
         "../scripts/train_model.py"

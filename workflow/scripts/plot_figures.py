@@ -8,6 +8,8 @@ only when a requested figure needs it.
 import sys
 from functools import cache
 
+from threadpoolctl import threadpool_limits
+
 from exprsynth import plots
 from exprsynth.io import read_expression, read_npz, read_scaler, read_table, read_values
 from exprsynth.metrics import subsample
@@ -71,8 +73,9 @@ def main(
 
 if "snakemake" in globals():
     sys.stderr = open(snakemake.log[0], "w", buffering=1)
-    main(
-        **{k: (list(v) if k in ("samples", "histories", "details") else v) for k, v in snakemake.input.items() if k != "code"},
-        models=snakemake.params.models,
-        outputs=dict(snakemake.output.items()),
-    )
+    with threadpool_limits(snakemake.threads):  # numpy's BLAS (PCA axes, correlations)
+        main(
+            **{k: (list(v) if k in ("samples", "histories", "details") else v) for k, v in snakemake.input.items() if k != "code"},
+            models=snakemake.params.models,
+            outputs=dict(snakemake.output.items()),
+        )

@@ -2,6 +2,8 @@
 
 import sys
 
+from threadpoolctl import threadpool_limits
+
 from exprsynth.io import write_csv, write_expression
 from exprsynth.simulate import simulate_cohort
 
@@ -20,4 +22,5 @@ def main(*, params: dict, expression: str, matrix: str, metadata: str, modules: 
 
 if "snakemake" in globals():
     sys.stderr = open(snakemake.log[0], "w", buffering=1)
-    main(params=snakemake.params.simulate, **snakemake.output)
+    with threadpool_limits(snakemake.threads):  # numpy's BLAS (the module activities)
+        main(params=snakemake.params.simulate, **snakemake.output)

@@ -9,6 +9,7 @@ from exprsynth.generator import (
     NETWORKS,
     ZERO_INFLATION_THRESHOLD,
     TrainedGenerator,
+    TrainingError,
     fit_model,
     package_versions,
     resolve_device,
@@ -99,16 +100,23 @@ def main(
 
 
 if "snakemake" in globals():
-    sys.stderr = open(snakemake.log[0], "w", buffering=1)
-    with threadpool_limits(snakemake.threads):
-        main(
-            model=snakemake.wildcards.model,
-            expression=snakemake.input.expression,
-            metadata=snakemake.input.metadata,
-            split=snakemake.input.split,
-            scaler=snakemake.input.scaler,
-            checkpoint=snakemake.output.model,
-            history=snakemake.output.history,
-            threads=snakemake.threads,
-            **snakemake.params,
-        )
+    log = open(snakemake.log[0], "w", buffering=1)
+    sys.stderr = log
+    try:
+        with threadpool_limits(snakemake.threads):
+            main(
+                model=snakemake.wildcards.model,
+                expression=snakemake.input.expression,
+                metadata=snakemake.input.metadata,
+                split=snakemake.input.split,
+                scaler=snakemake.input.scaler,
+                checkpoint=snakemake.output.model,
+                history=snakemake.output.history,
+                threads=snakemake.threads,
+                **snakemake.params,
+            )
+    except TrainingError as e:
+        # One line, in the log and where the user is looking, instead of a traceback.
+        print(f"Error: {e}", file=log)
+        print(f"Error: {e}", file=sys.__stderr__)
+        sys.exit(1)

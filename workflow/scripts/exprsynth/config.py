@@ -30,6 +30,15 @@ def validate_config(config: dict, schema_path: str | Path) -> dict:
             "config: vae.zero_inflation = true needs vae.reconstruction = elbo "
             "(mse_mean has no likelihood to add zeros to)"
         )
+    label = config["label_column"]
+    if config["data"]["source"] == "simulate" and label:
+        from .simulate import LABEL_COLUMNS
+
+        if label not in LABEL_COLUMNS:
+            raise ConfigError(
+                f"config: label_column = {label!r} is not a column of the simulated cohort; "
+                f"with data.source: simulate use one of {', '.join(LABEL_COLUMNS)}"
+            )
     sim = config["simulate"]
     lo, hi = sim["correlation_range"]
     if lo >= hi:
@@ -80,5 +89,8 @@ def _describe(error) -> str:
         "enum": lambda: f"must be one of {', '.join(map(str, bound))}",
         "type": lambda: f"must be of type {bound}",
     }
-    rule = rules[error.validator]() if error.validator in rules else error.message
+    if error.validator in rules:
+        rule = rules[error.validator]()
+    else:  # jsonschema's own message, which starts with the value itself
+        rule = error.message.removeprefix(repr(value)).strip()
     return f"config: {key} = {value!r} {rule}"

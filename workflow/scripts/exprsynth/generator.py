@@ -76,6 +76,10 @@ def build_network(kind: str, n_genes: int, n_labels: int, architecture: dict) ->
     raise ValueError(f"unknown model {kind!r}; expected one of {', '.join(MODELS)}")
 
 
+class TrainingError(RuntimeError):
+    """Training cannot go on (no CUDA device, a diverged loss): one line for the user."""
+
+
 def resolve_device(device: str) -> torch.device:
     """'auto' picks CUDA when available; asking for CUDA without one is an error, not a fallback."""
     import torch
@@ -83,7 +87,9 @@ def resolve_device(device: str) -> torch.device:
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if device == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("device: cuda was requested but torch sees no CUDA device")
+        raise TrainingError(
+            "device: cuda was requested but torch sees no CUDA device; set device: auto or cpu"
+        )
     return torch.device(device)
 
 

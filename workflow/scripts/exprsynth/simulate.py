@@ -15,10 +15,14 @@ import numpy as np
 import pandas as pd
 
 
+# The metadata's categorical columns: what label_column can name for a simulated cohort.
+LABEL_COLUMNS = ("disease_status", "batch", "cell_type")
+
+
 @dataclass(frozen=True)
 class SimulatedCohort:
     expression: pd.DataFrame  # samples x genes, index sample_id
-    metadata: pd.DataFrame  # sample_id, disease_status, batch, factor_*, module activity
+    metadata: pd.DataFrame  # sample_id, LABEL_COLUMNS, factor_*, module activity
     modules: pd.DataFrame  # gene_id, module ("background" outside modules), target_correlation
 
 

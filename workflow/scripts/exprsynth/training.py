@@ -17,10 +17,11 @@ import torch
 from tqdm.auto import tqdm
 
 from .gan import GAN
+from .generator import TrainingError
 from .vae import VAE
 
 
-class TrainingDiverged(RuntimeError):
+class TrainingDiverged(TrainingError):
     """A loss became NaN or infinite; nothing trained this way should be sampled from."""
 
 

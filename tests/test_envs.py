@@ -137,3 +137,15 @@ def test_code_inputs_cover_every_package_module_the_rule_imports(rule, env, scri
     package, _ = reached_imports(script, NOT_LOADED.get(rule, set()))
     assert package, f"{rule}: found no package imports to check"
     assert package <= code, f"{rule}: code inputs lack {sorted(package - code)}"
+
+
+def test_every_env_dependency_is_imported_by_a_rule_that_runs_in_it():
+    """No env carries a package none of its rules import (conda solves are slow enough)."""
+    needed = {}
+    for rule, env, script, _ in RULES:
+        _, external = reached_imports(script, NOT_LOADED.get(rule, set()))
+        needed.setdefault(env, set()).update(CONDA_NAME.get(m, m) for m in external)
+    for env, modules in needed.items():
+        deps = yaml.safe_load(env.read_text())["dependencies"]
+        provided = {re.split(r"[=<>]", d)[0] for d in deps if isinstance(d, str)}
+        assert provided - {"python"} <= modules, f"{env.name}: nothing imports {sorted(provided - modules - {'python'})}"

@@ -24,10 +24,24 @@ def test_expression_writer_gives_the_values_pandas_writes_with_six_digits(tmp_pa
     assert not list(tmp_path.glob(".*.tmp"))
 
 
-def test_a_failed_write_leaves_neither_file(tmp_path):
-    df = pd.DataFrame([[1.0, "x"]], index=pd.Index(["S1"], name="sample_id"), columns=["a", "b"])
-    with pytest.raises(ValueError):
-        write_expression(df, tmp_path / "x.csv", matrix=tmp_path / "x.npz")
+def test_a_write_that_fails_partway_leaves_neither_file(tmp_path, monkeypatch):
+    """Both files are being written when the second block fails: neither is left, not even
+    as a temporary file that a later run could take for complete."""
+    import exprsynth.io
+
+    blocks = []
+
+    def fail_on_the_second_block(x):
+        blocks.append(x)
+        if len(blocks) == 2:
+            raise RuntimeError("disk full")
+        return round_significant(x)
+
+    monkeypatch.setattr(exprsynth.io, "round_significant", fail_on_the_second_block)
+    df = pd.DataFrame(np.ones((3, 2)), index=pd.Index(["S1", "S2", "S3"], name="sample_id"), columns=["a", "b"])
+    with pytest.raises(RuntimeError, match="disk full"):
+        write_expression(df, tmp_path / "x.csv", matrix=tmp_path / "x.npz", rows_per_block=1)
+    assert len(blocks) == 2
     assert not list(tmp_path.iterdir())
 
 

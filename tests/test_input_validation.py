@@ -524,6 +524,24 @@ def test_h5ad_that_is_not_anndata(tmp_path):
     )
 
 
+def test_h5ad_with_text_values_or_a_sparse_x_without_shape(tmp_path):
+    source = tmp_path / "cohort.h5ad"
+    df = sparse_counts()
+    write_h5ad(source, df, {"label": list(labels(df.index)["label"])})
+    with h5py.File(source, "a") as f:
+        del f["X"].attrs["shape"]
+    fails(
+        tmp_path,
+        f"{source}: X is a sparse matrix without a 2-d shape attribute, so not valid AnnData; "
+        "re-save it with anndata's AnnData.write_h5ad",
+        source,
+    )
+    with h5py.File(source, "a") as f:
+        del f["X"]
+        f["X"] = df.to_numpy().astype(str).astype("S")
+    fails(tmp_path, f"{source}: X holds text, not numbers; expression values must be numeric", source)
+
+
 @pytest.mark.parametrize("layout", ["csr", "csc", "dense"])
 def test_h5ad_written_by_anndata(tmp_path, layout):
     """The reader against the real library's output, where anndata is installed."""

@@ -343,6 +343,8 @@ def _require_file(path: str | Path, key: str) -> None:
         )
     if not p.is_file():
         raise InputError(f"{path}: not a regular file (config {key}); point {key} at a file")
+    if not os.access(p, os.R_OK):
+        raise InputError(f"{path}: permission denied (config {key}); make the file readable")
 
 
 def _one_line(text) -> str:
@@ -751,7 +753,7 @@ def _strings(values: np.ndarray) -> np.ndarray:
 def _h5_matrix(node, path, key: str) -> np.ndarray:
     """A dense float64 matrix from a 2-d dataset or a CSR/CSC group (without scipy)."""
     if not hasattr(node, "keys"):  # a dataset
-        values = np.asarray(node[()], dtype=np.float64)
+        values = _h5_numbers(node, path, key)
         if values.ndim != 2:
             raise InputError(f"{path}: {key} has {values.ndim} dimensions, not 2 (samples x genes)")
         return values
@@ -765,8 +767,14 @@ def _h5_matrix(node, path, key: str) -> np.ndarray:
             f"{path}: {key} is stored as {encoding or 'an unknown group'}, not a dense, CSR or CSC "
             f"matrix; re-save it with anndata's AnnData.write_h5ad"
         )
-    shape = tuple(int(s) for s in (node.attrs.get("shape", node.attrs.get("h5sparse_shape"))))
-    data = np.asarray(node["data"][()], dtype=np.float64)
+    shape = node.attrs.get("shape", node.attrs.get("h5sparse_shape"))
+    if shape is None or np.size(shape) != 2:
+        raise InputError(
+            f"{path}: {key} is a sparse matrix without a 2-d shape attribute, so not valid "
+            f"AnnData; re-save it with anndata's AnnData.write_h5ad"
+        )
+    shape = tuple(int(s) for s in shape)
+    data = _h5_numbers(node["data"], path, f"{key}/data")
     indices = np.asarray(node["indices"][()], dtype=np.int64)
     indptr = np.asarray(node["indptr"][()], dtype=np.int64)
     major = np.repeat(np.arange(len(indptr) - 1), np.diff(indptr))
@@ -774,6 +782,13 @@ def _h5_matrix(node, path, key: str) -> np.ndarray:
     rows, cols = (major, indices) if encoding == "csr_matrix" else (indices, major)
     np.add.at(dense, (rows, cols), data)  # sums duplicate entries, as scipy does
     return dense
+
+
+def _h5_numbers(dataset, path, key: str) -> np.ndarray:
+    if dataset.dtype.kind not in "biuf":
+        what = "text" if dataset.dtype.kind in "OSU" else f"{dataset.dtype} values"
+        raise InputError(f"{path}: {key} holds {what}, not numbers; expression values must be numeric")
+    return np.asarray(dataset[()], dtype=np.float64)
 
 
 def _h5_index(f, group: str, path) -> np.ndarray:

@@ -197,6 +197,15 @@ def test_cli_draws_per_label_samples(data, tmp_path):
         text=True,
     )
     assert bad.returncode == 2 and "no such checkpoint" in bad.stderr
+    table = tmp_path / "split.tsv"  # not a checkpoint: torch's unpickler fails with IndexError
+    table.write_text("sample_id\tsplit\nS1\ttrain\n")
+    bad = subprocess.run(
+        [sys.executable, "-m", "exprsynth", "sample", str(table), "--out", str(out)],
+        capture_output=True,
+        text=True,
+    )
+    assert bad.returncode == 2 and bad.stderr.startswith(f"error: {table}: not a loadable exprsynth checkpoint")
+    assert "Traceback" not in bad.stderr
 
 
 def test_mse_mean_reading_collapses_the_vae_and_the_elbo_does_not():

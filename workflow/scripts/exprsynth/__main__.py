@@ -17,7 +17,9 @@ def main(argv: list[str] | None = None) -> int:
         help="draw samples from a checkpoint, in original expression units",
         description="Draw synthetic samples from a checkpoint written by the workflow.",
     )
-    sample.add_argument("checkpoint", help="path to a checkpoint.pt written by exprsynth")
+    sample.add_argument(
+        "checkpoint", help="path to a checkpoint written by exprsynth (checkpoint.pt, or .npz for a reference)"
+    )
     sample.add_argument("--n", type=int, default=100, help="number of samples (default 100)")
     sample.add_argument("--label", help="draw every sample with this label (conditional models only)")
     sample.add_argument("--seed", type=int, default=0, help="random seed (default 0)")

@@ -54,7 +54,7 @@ def test_floor_is_where_real_data_sits(floor):
 
 
 def test_fresh_real_samples_score_like_the_floor(floor):
-    """A perfect generator: new samples from the same simulator (another seed's split)."""
+    """A perfect generator: further samples of the same simulated cohort."""
     c = simulate_cohort(n_samples=700, n_genes=60, n_modules=4, module_size=8, disease_modules=2, random_state=1)
     x = c.expression.to_numpy()
     scaler = Scaler.fit(x[:300], log1p=True)
@@ -108,6 +108,37 @@ def test_flipped_labels_ruin_utility(cohort, floor):
     assert v["tstr_auroc"] <= 0.5
     assert floor["tstr_auroc"] > 0.6
     assert v["de_spearman"] < 0
+    assert v["de_slope"] < 0 < floor["de_slope"]
+    assert v["augmentation_gain"] < -0.3  # wrongly labelled extra samples hurt
+
+
+def test_shifted_generator_is_caught_by_whole_distribution_metrics(cohort, floor):
+    """Every gene one standard deviation off, every correlation intact."""
+    v = run(cohort, cohort["train"] + 1.0)
+    assert v["mmd"] > 10 * floor["mmd"]
+    assert v["c2st_logistic"] > 0.95 and floor["c2st_logistic"] < 0.65
+    assert v["precision"] < 0.5 and v["coverage"] < 0.5
+    assert floor["precision"] > 0.8 and floor["coverage"] > 0.8
+    assert v["gamma"] > floor["gamma"] - 0.05  # structure alone would not see it
+
+
+def test_overdispersed_generator_is_caught_by_precision_and_coverage(cohort, floor):
+    """Three times too wide: it covers the real data (recall) but lands mostly off it."""
+    v = run(cohort, cohort["train"] * 3)
+    assert v["recall"] > 0.9
+    assert v["precision"] < 0.1 and v["coverage"] < 0.1
+    assert v["mmd"] > 10 * floor["mmd"]
+    assert v["de_slope"] > 2 * floor["de_slope"]  # fold changes inflated with the spread
+
+
+def test_training_stability_is_the_variance_of_the_last_ten_losses(cohort):
+    losses = np.r_[np.linspace(5, 1, 20), [1.0, 1.2] * 5]
+    synth = cohort["train"].copy()
+    common = dict(y_train=cohort["y_train"], y_test=cohort["y_test"], y_synth=cohort["y_train"])
+    with_history = evaluate(cohort["train"], cohort["test"], synth, loss_history=losses, **common)
+    assert with_history.values["training_stability"] == pytest.approx(0.01)
+    without = evaluate(cohort["train"], cohort["test"], synth, **common)
+    assert np.isnan(without.values["training_stability"])
 
 
 def test_wasserstein_matches_scipy():

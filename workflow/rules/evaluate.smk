@@ -81,8 +81,5 @@ rule compare_models:
         "benchmarks/compare_models.tsv"
     conda:
         "../../envs/data.yaml"
-    params:
-        models=MODELS,
-        replicates=REPS,
     script:
         "../scripts/compare_models.py"

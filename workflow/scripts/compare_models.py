@@ -1,6 +1,7 @@
 """Rule compare_models: one table of every metric per model, with CIs and the verdict."""
 
 import sys
+from pathlib import Path
 
 import pandas as pd
 
@@ -8,14 +9,12 @@ from exprsynth.compare import summarise, verdict_rst
 from exprsynth.io import atomic_path, read_table, write_csv
 
 
-def main(
-    *, metrics: list[str], models: list[str], replicates: list[int], summary: str, per_replicate: str, verdict: str
-) -> None:
+def main(*, metrics: list[str], summary: str, per_replicate: str, verdict: str) -> None:
     frames = []
-    for path, (model, rep) in zip(metrics, [(m, r) for m in models for r in replicates]):
+    for path in map(Path, metrics):  # results/metrics/{model}/rep{rep}.csv
         frame = read_table(path)
-        frame.insert(0, "model", model)
-        frame.insert(0, "replicate", rep)
+        frame.insert(0, "model", path.parent.name)
+        frame.insert(0, "replicate", int(path.stem.removeprefix("rep")))
         frames.append(frame)
     table = pd.concat(frames, ignore_index=True)
     write_csv(table, per_replicate)
@@ -33,5 +32,4 @@ if "snakemake" in globals():
         summary=snakemake.output.summary,
         per_replicate=snakemake.output.per_replicate,
         verdict=snakemake.output.verdict,
-        **snakemake.params,
     )

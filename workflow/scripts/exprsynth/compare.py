@@ -117,8 +117,6 @@ def _fmt(row: pd.Series) -> str:
 
 def verdict_rst(summary: pd.DataFrame, contenders: tuple[str, str] = ("vae", "gan")) -> str:
     """The report's first page: who wins on what, by how much, how sure, and where references win."""
-    from .metrics import METRIC_BY_NAME
-
     a, b = contenders
     per_metric = summary.drop_duplicates("metric").set_index("metric")
     n = int(summary["n_replicates"].max())

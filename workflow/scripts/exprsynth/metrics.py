@@ -342,13 +342,12 @@ def de_recovery(
 
 
 def _auroc_trained_on(x: np.ndarray, y: np.ndarray, x_test: np.ndarray, y_test: np.ndarray) -> float:
-    from sklearn.linear_model import LogisticRegression
     from sklearn.metrics import roc_auc_score
 
     if len(np.unique(y)) < 2:
         return 0.5  # a one-class training set carries no signal: chance
     with _unconverged_logistic_ok():
-        clf = LogisticRegression(C=0.1, max_iter=LOGISTIC_MAX_ITER).fit(x, y)
+        clf = _classifier("logistic", seed=0).fit(x, y)  # deterministic: lbfgs draws nothing
     p = clf.predict_proba(x_test)
     pos = list(clf.classes_).index(y_test.max()) if y_test.max() in clf.classes_ else None
     return float(roc_auc_score(y_test == y_test.max(), p[:, pos])) if pos is not None else 0.5

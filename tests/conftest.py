@@ -45,10 +45,12 @@ def write_config(workdir: Path, config: dict) -> Path:
     return path
 
 
-def run_snakemake(workdir: Path, *args: str, check: bool = True, timeout: int = 600) -> subprocess.CompletedProcess:
+def run_snakemake(
+    workdir: Path, *args: str, check: bool = True, timeout: int = 600, hash_seed: str = "0"
+) -> subprocess.CompletedProcess:
     """Run the repository's Snakefile with `workdir` as working directory (config.yaml there)."""
     cmd = [str(SNAKEMAKE), "--snakefile", str(ROOT / "Snakefile"), "--directory", str(workdir), *args]
-    env = {**os.environ, "PYTHONHASHSEED": "0"}
+    env = {**os.environ, "PYTHONHASHSEED": hash_seed}
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
     if check and proc.returncode != 0:
         raise AssertionError(f"snakemake {' '.join(args)} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}")

@@ -156,30 +156,6 @@ def test_bad_config_fails_with_one_line_before_any_job(tmp_path, edit, message):
     assert not (tmp_path / "results").exists()
 
 
-@pytest.mark.parametrize(
-    "edit, message",
-    [
-        (lambda c: c["vae"].update(lr=1e12, epochs=5), "Error: VAE training diverged"),
-        (lambda c: c.update(device="cuda"), "Error: device: cuda was requested but torch sees no CUDA device"),
-    ],
-    ids=["diverged", "no-gpu"],
-)
-def test_a_training_that_cannot_go_on_fails_with_one_line(tmp_path, edit, message):
-    import torch
-
-    if "cuda" in message and torch.cuda.is_available():
-        pytest.skip("this machine has a GPU")
-    config = yaml.safe_load(yaml.safe_dump(TINY_CONFIG))
-    edit(config)
-    write_config(tmp_path, config)
-    proc = run_snakemake(tmp_path, "--cores", "1", "results/models/vae/rep0/checkpoint.pt", check=False)
-    assert proc.returncode != 0
-    assert message in proc.stderr
-    log = (tmp_path / "logs/train_model/vae/rep0.log").read_text()
-    assert log.splitlines()[-1].startswith(message) and "Traceback" not in log
-    assert not (tmp_path / "results/models/vae/rep0/checkpoint.pt").exists()
-
-
 def test_report_builds_with_the_verdict_first(tiny_run):
     report = tiny_run / "results" / "report.html"
     run_snakemake(tiny_run, "--report", str(report))

@@ -64,7 +64,9 @@ def training_gpus(wildcards):
 def network_setting(key, reference_value):
     """A config value for the networks' jobs; the numpy reference generators (which share
     their rule's script) get a fixed one, so changing it reruns none of their jobs."""
-    return lambda wildcards: config[key] if wildcards.model in NETWORKS else reference_value
+    return lambda wildcards: (
+        config[key] if wildcards.model in NETWORKS else reference_value
+    )
 
 
 def all_targets():

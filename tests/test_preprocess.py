@@ -38,3 +38,20 @@ def test_split_draws_the_same_test_set_as_scikit_learn(sizes, fraction, seed, la
     assert list(table["sample_id"]) == list(ids)
     assert set(table.loc[table["split"] == "test", "sample_id"]) == set(expected_test)
     assert set(table["split"]) == {"train", "test"}
+
+
+@pytest.mark.parametrize(
+    "sizes, fraction, message",
+    [
+        ([9, 1], 0.2, "class 'class_1' has a single sample"),
+        ([2, 2, 2], 0.2, "into 4 training and 2 test samples cannot hold all 3 classes"),
+        ([2, 2, 2], 0.8, "into 1 training and 5 test samples cannot hold all 3 classes"),
+    ],
+)
+def test_split_refuses_what_scikit_learn_refuses(sizes, fraction, message):
+    ids = pd.Index([f"s{i}" for i in range(sum(sizes))])
+    labels = pd.Series(np.repeat([f"class_{c}" for c in range(len(sizes))], sizes), index=ids)
+    with pytest.raises(ValueError):
+        train_test_split(np.asarray(ids), test_size=fraction, random_state=0, stratify=labels.to_numpy())
+    with pytest.raises(ValueError, match=message):
+        split_samples(ids, labels, test_fraction=fraction, seed=0)

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .preprocess import Scaler
+from .preprocess import Scaler, n_test_samples
 
 
 @contextmanager
@@ -632,7 +632,7 @@ def _check_sample_counts(expression, path, labels, label_source, test_fraction: 
         )
     if labels is None:
         return
-    n_test = int(np.ceil(test_fraction * n))  # as sklearn's train_test_split rounds
+    n_test = n_test_samples(n, test_fraction)
     for label, count in labels.value_counts().sort_values().items():
         in_test = count * n_test / n
         if in_test < MIN_PER_CLASS or count - in_test < MIN_PER_CLASS:

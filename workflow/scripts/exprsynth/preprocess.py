@@ -17,16 +17,24 @@ def split_samples(
     The same draws as scikit-learn's `train_test_split(ids, test_size=test_fraction,
     random_state=seed, stratify=labels)`, written out here so that the split does not
     depend on a scikit-learn version and the first job of every replicate does not pay
-    for its import, about 1 s. tests/test_preprocess.py checks the two agree. Inputs
-    scikit-learn refuses (a class of one sample) are refused earlier, by the input checks.
+    for its import, about 1 s. tests/test_preprocess.py checks the two agree. It refuses,
+    with ValueError, the inputs scikit-learn refuses: a class of one sample, or a side of
+    the split too small to hold every class (the workflow's input checks refuse them first).
     """
     ids = np.asarray(sample_ids)
-    n_test = math.ceil(test_fraction * len(ids))
+    n_test = n_test_samples(len(ids), test_fraction)
     rng = np.random.RandomState(seed)
     if labels is None:
         test = rng.permutation(len(ids))[:n_test]
     else:
-        _, y, counts = np.unique(labels.loc[sample_ids].to_numpy(), return_inverse=True, return_counts=True)
+        levels, y, counts = np.unique(labels.loc[sample_ids].to_numpy(), return_inverse=True, return_counts=True)
+        if counts.min() < 2:
+            raise ValueError(f"class {levels[counts.argmin()]!r} has a single sample; a stratified split needs two")
+        if min(n_test, len(ids) - n_test) < len(counts):
+            raise ValueError(
+                f"a split of {len(ids)} samples into {len(ids) - n_test} training and {n_test} test "
+                f"samples cannot hold all {len(counts)} classes on both sides"
+            )
         members = np.split(np.argsort(y, kind="stable"), np.cumsum(counts)[:-1])
         n_train_per_class = _approximate_mode(counts, len(ids) - n_test, rng)
         n_test_per_class = _approximate_mode(counts - n_train_per_class, n_test, rng)
@@ -37,6 +45,11 @@ def split_samples(
     split = pd.Series("train", index=pd.Index(sample_ids, name="sample_id"))
     split.iloc[np.asarray(test, dtype=int)] = "test"
     return split.rename("split").reset_index()
+
+
+def n_test_samples(n: int, test_fraction: float) -> int:
+    """The test split's size: the fraction of n, rounded up (as scikit-learn rounds)."""
+    return math.ceil(test_fraction * n)
 
 
 def _approximate_mode(counts: np.ndarray, n_draws: int, rng: np.random.RandomState) -> np.ndarray:

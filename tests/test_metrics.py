@@ -164,13 +164,21 @@ def test_marginal_distances_over_gene_blocks_equal_the_whole_matrix_formulas(mon
     assert M.marginal_distances(a, b) == (w1, ks)
 
 
-def test_pair_metrics_use_a_bounded_gene_subset():
-    from exprsynth.evaluate import pair_genes
+def test_pair_metrics_use_the_genes_that_vary_most_before_standardisation():
+    """Standardised, every gene has variance 1: ranking them there picks genes by rounding
+    noise. The scaler's spread ranks them as they vary in (log) expression."""
+    from exprsynth.preprocess import most_variable_genes
 
     x = np.random.default_rng(0).normal(size=(200, 50)) * np.geomspace(0.1, 100, 50)
-    genes = pair_genes(x, 10)
-    assert list(genes) == list(range(40, 50))
-    assert len(pair_genes(x, 100)) == 50
+    x[:, 7] = 5.0  # constant in training
+    scaler = Scaler.fit(x, log1p=False)
+    z = scaler.transform(x)
+    spread = scaler.spread(z)
+    np.testing.assert_allclose(spread, x.std(axis=0), rtol=1e-12)
+    assert spread[7] == 0
+    assert list(most_variable_genes(spread, 10)) == list(range(40, 50))
+    assert list(most_variable_genes(spread, 100)) == list(range(50))
+    assert list(most_variable_genes(z.std(axis=0), 10)) != list(range(40, 50))  # what standardised data give
 
 
 def test_privacy_distances_are_best_at_the_floor_not_beyond(cohort, floor):

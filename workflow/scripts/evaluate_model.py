@@ -72,6 +72,7 @@ def main(
         zero_value=zero_values(fitted, len(data.genes)),
         zero_clipped=fitted.log1p,
         max_genes=max_genes,
+        gene_spread=fitted.spread(data.x_train),
         seed=seed,
     )
     table = result.to_frame()

@@ -37,6 +37,11 @@ def main(
         return fitted, split_data(read_expression(expression), None, read_table(split, sep="\t"), fitted, None)
 
     @cache
+    def spread():
+        fitted, d = data()
+        return fitted.spread(d.x_train)
+
+    @cache
     def synthetic():
         # A figure needs no more points than this; at cohort scale the full sample files
         # of four models would not fit in memory together. One file at a time.
@@ -57,10 +62,12 @@ def main(
     figures = {
         "training_curves": lambda: plots.training_curves({m: read_table(p) for m, p in zip(models, histories)}),
         "pca_comparison": lambda: plots.pca_comparison(data()[1].x_train, data()[1].x_test, synthetic()),
-        "distribution_comparison": lambda: plots.distribution_comparison(data()[1].x_test, synthetic(), data()[1].genes),
+        "distribution_comparison": lambda: plots.distribution_comparison(
+            data()[1].x_test, synthetic(), data()[1].genes, spread()
+        ),
         "comparison_summary": lambda: plots.comparison_summary(table(), models),
         "gene_mean_variance": lambda: plots.gene_mean_variance(data()[1].x_test, synthetic()),
-        "correlation_heatmaps": lambda: plots.correlation_heatmaps(data()[1].x_test, synthetic()),
+        "correlation_heatmaps": lambda: plots.correlation_heatmaps(data()[1].x_test, synthetic(), spread()),
         "c2st_roc": lambda: plots.c2st_roc(evaluation()),
         "dcr_histograms": lambda: plots.dcr_histograms(evaluation()),
         "de_scatter": lambda: plots.de_scatter(evaluation()),

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 
 from . import metrics as M
+from .preprocess import most_variable_genes
 
 
 @dataclass
@@ -17,16 +18,6 @@ class Evaluation:
 
     def to_frame(self) -> pd.DataFrame:
         return pd.DataFrame({"metric": list(self.values), "value": list(self.values.values())})
-
-
-def pair_genes(train: np.ndarray, max_genes: int) -> np.ndarray:
-    """Genes used by pair and neighbour metrics: all, or the max_genes most variable in train.
-
-    Keeps gene x gene and sample x sample work bounded on wide cohorts.
-    """
-    if train.shape[1] <= max_genes:
-        return np.arange(train.shape[1])
-    return np.sort(np.argsort(train.var(axis=0))[::-1][:max_genes])
 
 
 def copy_threshold(train: np.ndarray, test: np.ndarray) -> float:
@@ -47,6 +38,7 @@ def evaluate(
     zero_value: np.ndarray | None = None,
     zero_clipped: bool = True,
     max_genes: int = 2000,
+    gene_spread: np.ndarray | None = None,
     seed: int = 0,
 ) -> Evaluation:
     """Score `synth` against the held-out `test` split; synth=None scores the floor.
@@ -55,7 +47,9 @@ def evaluate(
     the test samples themselves, each compared with the other test samples).
     zero_value: each gene's zero in the scaled space (the zero-fraction metrics are NaN
     without it); zero_clipped: the scaler's inverse clips at zero (log1p), so values below
-    the zero value are zeros too.
+    the zero value are zeros too. Pair and neighbour metrics use the max_genes genes of
+    largest gene_spread (Scaler.spread: standardised data cannot rank genes; None: the
+    spread of `train` as given), which keeps gene x gene and sample x sample work bounded.
     """
     floor = synth is None
     if floor:
@@ -76,7 +70,7 @@ def evaluate(
             test, synth, zero_value, clipped=zero_clipped
         )
 
-    genes = pair_genes(train, max_genes)
+    genes = most_variable_genes(train.std(axis=0) if gene_spread is None else gene_spread, max_genes)
     tr, te, sy = train[:, genes], test[:, genes], synth[:, genes]
     v["gamma"] = M.gamma(te, sy)
     v["corr_frobenius"] = M.corr_frobenius(te, sy)

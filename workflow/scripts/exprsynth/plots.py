@@ -10,6 +10,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from .metrics import subsample  # noqa: E402
+from .preprocess import most_variable_genes  # noqa: E402
 
 COLORS = {
     "real": "0.35",
@@ -123,9 +124,12 @@ def pca_comparison(train: np.ndarray, test: np.ndarray, synthetic: dict[str, np.
     return fig
 
 
-def distribution_comparison(test: np.ndarray, synthetic: dict[str, np.ndarray], genes: list[str]) -> plt.Figure:
-    """Histograms of six genes (the most variable ones) and of all values, real vs each model."""
-    picks = np.argsort(test.var(0))[::-1][:6]
+def distribution_comparison(
+    test: np.ndarray, synthetic: dict[str, np.ndarray], genes: list[str], spread: np.ndarray
+) -> plt.Figure:
+    """Histograms of the six genes of largest training spread (Scaler.spread) and of all
+    values, real vs each model."""
+    picks = most_variable_genes(spread, 6)
     fig, axes = plt.subplots(2, 4, figsize=(15, 6.5))
     panels = [(genes[j], test[:, j], {m: x[:, j] for m, x in synthetic.items()}) for j in picks]
     panels.append(("all genes", test.ravel(), {m: x.ravel() for m, x in synthetic.items()}))
@@ -160,11 +164,14 @@ def gene_mean_variance(test: np.ndarray, synthetic: dict[str, np.ndarray]) -> pl
     return fig
 
 
-def correlation_heatmaps(test: np.ndarray, synthetic: dict[str, np.ndarray], max_genes: int = 300) -> plt.Figure:
-    """Gene-gene correlations of real and each model, genes ordered by clustering the real ones."""
+def correlation_heatmaps(
+    test: np.ndarray, synthetic: dict[str, np.ndarray], spread: np.ndarray, max_genes: int = 300
+) -> plt.Figure:
+    """Gene-gene correlations of real and each model, for the max_genes genes of largest
+    training spread (Scaler.spread), ordered by clustering the real ones."""
     from scipy.cluster.hierarchy import leaves_list, linkage
 
-    genes = np.sort(np.argsort(test.var(0))[::-1][:max_genes])
+    genes = most_variable_genes(spread, max_genes)
     real = np.nan_to_num(np.corrcoef(test[:, genes], rowvar=False))
     order = leaves_list(linkage(real, method="average"))
     mats = {"real": real, **{m: np.nan_to_num(np.corrcoef(x[:, genes], rowvar=False)) for m, x in synthetic.items()}}

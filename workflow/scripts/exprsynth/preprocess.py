@@ -71,6 +71,13 @@ def _approximate_mode(counts: np.ndarray, n_draws: int, rng: np.random.RandomSta
     return floored.astype(int)
 
 
+def most_variable_genes(spread: np.ndarray, n: int) -> np.ndarray:
+    """Indices, ascending, of the n genes with the largest spread (all of them if n covers them)."""
+    if len(spread) <= n:
+        return np.arange(len(spread))
+    return np.sort(np.argsort(spread, kind="stable")[::-1][:n])
+
+
 # An entry is an expression zero when it lies this close to its gene's zero value in the
 # scaled space. Real zeros land on it exactly; the margin only absorbs float32 rounding.
 ZERO_TOLERANCE = 1e-5
@@ -109,6 +116,12 @@ class Scaler:
         z -= self.mean
         z /= self.scale
         return z
+
+    def spread(self, z_train: np.ndarray) -> np.ndarray:
+        """Each gene's standard deviation in the training split before standardisation,
+        from its standardised values: there every gene has sd 1 (0 if constant), so they
+        cannot rank genes by how much they vary."""
+        return self.scale * z_train.std(axis=0)
 
     def inverse_transform(self, z: np.ndarray) -> np.ndarray:
         """Back to expression units; with log1p the result is clipped at 0 (non-negative)."""

@@ -66,7 +66,7 @@ def test_logs_and_benchmarks_are_written(tiny_run):
     assert (tiny_run / "benchmarks/train_model/gan/rep0.tsv").exists()
 
 
-def edited_copy(tiny_run, tmp_path, edit) -> "Path":
+def edited_copy(tiny_run, tmp_path, edit):
     work = tmp_path / "work"
     shutil.copytree(tiny_run, work, symlinks=True)
     config = yaml.safe_load((work / "config.yaml").read_text())

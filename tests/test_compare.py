@@ -51,8 +51,39 @@ def test_constant_difference_needs_three_replicates_to_count():
     from exprsynth.compare import paired_test
 
     assert np.isnan(paired_test(np.array([0.5, 0.6]), np.array([0.495, 0.595])))
+    assert np.isnan(paired_test(np.array([0.1, 0.2]), np.array([0.2, 0.3])))  # equal up to rounding
     assert paired_test(np.array([0.5, 0.6, 0.7]), np.array([0.4, 0.5, 0.6])) == 0.0
     assert paired_test(np.array([0.5, 0.6]), np.array([0.5, 0.6])) == 1.0
+
+
+def test_adjusted_p_values_match_benjamini_hochberg_by_hand():
+    from exprsynth.compare import adjust_p_values
+
+    # sorted 0.01, 0.02, 0.03, 0.5 of 4 tests: 0.04, 0.04 (0.02 * 4/2), 0.04, 0.5; NaN untested
+    p = adjust_p_values(np.array([0.03, np.nan, 0.01, 0.5, 0.02]))
+    np.testing.assert_allclose(p, [0.04, np.nan, 0.04, 0.5, 0.04])
+
+
+def test_a_winner_must_survive_the_adjustment_over_all_metrics():
+    """p ~ 0.02 alone names a winner; next to 8 metrics without a difference it does not."""
+    clear = table({"vae": [0.80, 0.77, 0.82, 0.79], "gan": [0.70, 0.72, 0.69, 0.74]})
+    alone = summarise(clear)
+    assert 0.01 < alone["p_value"].iloc[0] < 0.05 and alone["winner"].iloc[0] == "vae"
+    rng = np.random.default_rng(0)
+    noise = [
+        table({"vae": list(rng.normal(0.5, 0.05, 4)), "gan": list(rng.normal(0.5, 0.05, 4))}, metric=m)
+        for m in ["mean_mse", "std_mse", "wasserstein", "ks_mean", "mmd", "recall", "precision", "coverage"]
+    ]
+    crowd = summarise(pd.concat([clear, *noise]))
+    row = crowd[crowd.metric == "gamma"].iloc[0]
+    assert row["p_value"] == alone["p_value"].iloc[0] and row["p_adjusted"] > 0.05
+    assert row["winner"] == "no clear winner" and row["leader"] == "vae"
+
+
+def test_the_leader_comes_from_the_replicates_both_models_have():
+    """A replicate where only one model has a value must not decide who leads."""
+    s = summarise(table({"vae": [0.99, 0.60, 0.60, 0.61, 0.60], "gan": [np.nan, 0.65, 0.66, 0.65, 0.66]}))
+    assert s["leader"].iloc[0] == "gan" and s["winner"].iloc[0] == "gan"
 
 
 def test_verdict_names_winners_and_where_references_win():
@@ -67,5 +98,6 @@ def test_verdict_names_winners_and_where_references_win():
     text = verdict_rst(summarise(per_rep))
     assert "**3 replicates**" in text
     assert "**VAE wins** on 2 metrics: c2st_gbt, gamma." in text
-    assert "**Gaussian reference** beats both VAE and GAN on: c2st_gbt." in text
+    assert "**Gaussian reference** has a better mean than both VAE and GAN on: c2st_gbt." in text
+    assert "after adjusting for the 2 metrics tested together" in text
     assert "0.71 [" in text  # VAE's c2st mean with its interval

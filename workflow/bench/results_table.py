@@ -34,11 +34,15 @@ def main(argv=None) -> None:
     for metric in metrics:
         rows = table[table.metric == metric].set_index("model")
         first = rows.iloc[0]
-        p = first["p_value"]
-        verdict = first["winner"] + (f" (p = {p:.2g})" if not math.isnan(p) else "")
+        p, p_adjusted = first["p_value"], first["p_adjusted"]
+        tested = not math.isnan(p)
+        verdict = first["winner"] + (f" (p = {p:.2g}, adjusted {p_adjusted:.2g})" if tested else "")
         cells = [cell(rows.loc[m]) for m in models]
         print(f"| {metric} | {first['better']} | {first['floor']:.3g} | " + " | ".join(cells) + f" | {verdict} |")
-    print(f"\nn = {int(table.n_replicates.max())} replicates; mean [95% CI]; floor = real train vs real test.")
+    print(
+        f"\nn = {int(table.n_replicates.max())} replicates; mean [95% CI]; floor = real train vs real test; "
+        "paired t-test p, and adjusted over all ranked metrics (Benjamini-Hochberg)."
+    )
 
 
 if __name__ == "__main__":

@@ -36,20 +36,35 @@ def paired_test(a: np.ndarray, b: np.ndarray) -> float:
     d = a[ok] - b[ok]
     if len(d) < 2:
         return float("nan")
-    if np.all(d == d[0]):
-        # No spread to test against: identical results are no difference, and a constant
-        # difference counts only when it held in at least three replicates.
-        return 1.0 if d[0] == 0 else (0.0 if len(d) >= 3 else float("nan"))
+    # No spread to test against (up to rounding): identical results are no difference, and
+    # a constant difference counts only when it held in at least three replicates.
+    if np.ptp(d) <= 1e-12 * max(1.0, float(np.abs(d).max())):
+        return 1.0 if np.all(d == 0) else (0.0 if len(d) >= 3 else float("nan"))
     t = d.mean() / (d.std(ddof=1) / np.sqrt(len(d)))
     return float(2 * stdtr(len(d) - 1, -abs(t)))
+
+
+def adjust_p_values(p: np.ndarray) -> np.ndarray:
+    """Benjamini-Hochberg adjusted p-values (false discovery rate over the tests given);
+    NaN stays NaN and does not count as a test."""
+    p = np.asarray(p, dtype=float)
+    out = np.full(len(p), np.nan)
+    tested = np.flatnonzero(np.isfinite(p))
+    order = tested[np.argsort(p[tested], kind="stable")]
+    scaled = p[order] * len(order) / np.arange(1, len(order) + 1)
+    out[order] = np.minimum(1.0, np.minimum.accumulate(scaled[::-1])[::-1])
+    return out
 
 
 def summarise(per_replicate: pd.DataFrame, contenders: tuple[str, str] = ("vae", "gan")) -> pd.DataFrame:
     """per_replicate: columns replicate, model, metric, value, floor.
 
     Returns one row per metric x model: mean, ci_low, ci_high, n_replicates, floor, better,
-    and per metric the point-estimate leader between the contenders, the paired t-test
-    p-value, and the winner only where p < 0.05 ("no clear winner" otherwise).
+    and per metric the leader between the contenders (better mean over the replicates where
+    both have a value), the paired t-test p-value, that p-value adjusted over all ranked
+    metrics (Benjamini-Hochberg: 25 metrics tested at once would otherwise name about one
+    winner by chance), and the winner only where the adjusted p < 0.05 ("no clear winner"
+    otherwise).
     """
     rows = []
     for (metric, model), g in per_replicate.groupby(["metric", "model"], sort=False):
@@ -70,7 +85,14 @@ def summarise(per_replicate: pd.DataFrame, contenders: tuple[str, str] = ("vae",
         )
     summary = pd.DataFrame(rows)
     verdicts = {m: _verdict(per_replicate[per_replicate.metric == m], contenders) for m in summary.metric.unique()}
-    for key in ("leader", "p_value", "winner"):
+    metrics = list(verdicts)
+    adjusted = adjust_p_values([verdicts[m]["p_value"] for m in metrics])
+    for m, p in zip(metrics, adjusted):
+        v = verdicts[m]
+        v["p_adjusted"] = p
+        if v["winner"] not in ("", "not ranked"):
+            v["winner"] = v["leader"] if p < ALPHA and v["leader"] != "tie" else "no clear winner"
+    for key in ("leader", "p_value", "p_adjusted", "winner"):
         summary[key] = summary["metric"].map(lambda m: verdicts[m][key])
     return summary
 
@@ -86,12 +108,12 @@ def _verdict(rows: pd.DataFrame, contenders: tuple[str, str]) -> dict:
     better = metric.better
     floor = rows.groupby("replicate")["floor"].mean().reindex(wide.index)
     sa, sb = _score(wide[a], better, floor), _score(wide[b], better, floor)
-    if not (np.isfinite(sa).any() and np.isfinite(sb).any()):
+    paired = np.isfinite(sa) & np.isfinite(sb)  # the leader from the replicates the test sees
+    if not paired.any():
         return {"leader": "", "p_value": float("nan"), "winner": ""}
-    leader = a if np.nanmean(sa) > np.nanmean(sb) else b if np.nanmean(sb) > np.nanmean(sa) else "tie"
-    p = paired_test(sa, sb)
-    winner = leader if np.isfinite(p) and p < ALPHA and leader != "tie" else "no clear winner"
-    return {"leader": leader, "p_value": p, "winner": winner}
+    ma, mb = sa[paired].mean(), sb[paired].mean()
+    leader = a if ma > mb else b if mb > ma else "tie"
+    return {"leader": leader, "p_value": paired_test(sa, sb), "winner": "no clear winner"}
 
 
 # Metrics quoted in the verdict's table, in this order.
@@ -122,11 +144,13 @@ def verdict_rst(summary: pd.DataFrame, contenders: tuple[str, str] = ("vae", "ga
     n = int(summary["n_replicates"].max())
     wins = {m: per_metric.index[per_metric["winner"] == m].tolist() for m in contenders}
     unclear = per_metric.index[per_metric["winner"] == "no clear winner"].tolist()
+    ranked = per_metric.index[per_metric["p_value"].notna()].tolist()
     lines = ["Verdict", "=======", ""]
     lines.append(
         f"Synthetic samples were scored against a held-out test split over **{n} replicate"
         f"{'s' if n != 1 else ''}** (each re-splits, re-trains and re-evaluates). A winner is "
-        f"named only where a paired t-test across replicates gives p < {ALPHA}."
+        f"named only where a paired t-test across replicates gives p < {ALPHA} after adjusting "
+        f"for the {_count(ranked)} tested together (Benjamini-Hochberg)."
     )
     lines.append("")
     if n < 2:
@@ -152,11 +176,15 @@ def verdict_rst(summary: pd.DataFrame, contenders: tuple[str, str] = ("vae", "ga
             s = {k: float(_score([g.loc[k, "mean"]], better, g.loc[k, "floor"])[0]) for k in (a, b, ref)}
             if all(np.isfinite(list(s.values()))) and s[ref] > max(s[a], s[b]):
                 beaten.append(metric)
-        if beaten:
-            lines.append(f"- The **{NAMES.get(ref, ref)}** beats both {NAMES[a]} and {NAMES[b]} on: {', '.join(beaten)}.")
-        else:
-            lines.append(f"- The **{NAMES.get(ref, ref)}** beats both {NAMES[a]} and {NAMES[b]} on no metric.")
-    lines += ["", "Headline metrics (mean [95% CI]; floor = real training vs real test samples):", ""]
+        # Means only, untested: a reference's lead can be within replicate noise.
+        what = f"- The **{NAMES.get(ref, ref)}** has a better mean than both {NAMES[a]} and {NAMES[b]} on"
+        lines.append(f"{what}: {', '.join(beaten)}." if beaten else f"{what} no metric.")
+    lines += [
+        "",
+        "Headline metrics (mean [95% CI]; floor = real training vs real test samples; "
+        "p adjusted as above):",
+        "",
+    ]
     models = list(summary.model.unique())
     header = ["metric", "better", "floor", *[NAMES.get(m, m) for m in models], "winner (p)"]
     rows = []
@@ -164,7 +192,7 @@ def verdict_rst(summary: pd.DataFrame, contenders: tuple[str, str] = ("vae", "ga
         if metric not in per_metric.index:
             continue
         g = summary[summary.metric == metric].set_index("model")
-        p = per_metric.loc[metric, "p_value"]
+        p = per_metric.loc[metric, "p_adjusted"]
         winner = per_metric.loc[metric, "winner"]
         rows.append(
             [

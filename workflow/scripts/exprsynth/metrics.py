@@ -216,7 +216,10 @@ def module_ari(x: np.ndarray, modules: np.ndarray) -> float:
 
 
 def mmd_rbf(real: np.ndarray, synth: np.ndarray, max_n: int = 500, seed: int = 0) -> float:
-    """Biased MMD^2 with an RBF kernel whose bandwidth is the median pairwise distance."""
+    """Biased MMD^2 (the V-statistic, diagonal terms kept) with the kernel
+    exp(-d^2 / median d^2), the median over all pairs of the pooled sample: sigma = median
+    distance / sqrt(2) in exp(-d^2 / 2 sigma^2). The bias adds about (1/m + 1/n)(1 - mean
+    kernel) to every value, the floor's too, so read it against the floor."""
     a, b = subsample(real, max_n, seed), subsample(synth, max_n, seed)
     both = np.vstack([a, b])
     d2 = cdist(both, both, "sqeuclidean")

@@ -115,18 +115,29 @@ def ks_statistic(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return _ks_of_sorted(_sorted_genes(a), _sorted_genes(b))
 
 
-def marginal_distances(real: np.ndarray, synth: np.ndarray, n_quantiles: int = 200) -> tuple[float, float]:
-    """(wasserstein, ks_mean): the mean over genes of W1, integrating |F_real^-1 -
-    F_synth^-1| on a quantile grid, and of the KS statistic. One sort of each gene's
-    values serves both; genes go in blocks, so the sorted copies stay small."""
-    q = (np.arange(n_quantiles) + 0.5) / n_quantiles
-    gaps, ks = [], []
+def _w1_of_sorted(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Exact W1 of each row of two row-sorted genes x samples matrices: the integral over
+    u in (0, 1] of |F_a^-1(u) - F_b^-1(u)|, both step functions. Their steps sit at i/n1 and
+    j/n2, the same for every gene: counted in units of 1/(n1 n2), integers, so exact."""
+    n1, n2 = a.shape[1], b.shape[1]
+    steps = np.union1d(np.arange(1, n1 + 1) * n2, np.arange(1, n2 + 1) * n1)
+    width = np.diff(steps, prepend=0) / (n1 * n2)
+    # On (previous step, step], F_a^-1 is a's value number ceil(step / n2), counted from 1.
+    ia, ib = (steps + n2 - 1) // n2 - 1, (steps + n1 - 1) // n1 - 1
+    return np.abs(a[:, ia] - b[:, ib]) @ width
+
+
+def marginal_distances(real: np.ndarray, synth: np.ndarray) -> tuple[float, float]:
+    """(wasserstein, ks_mean): the means over genes of the exact W1 and of the KS
+    statistic. One sort of each gene's values serves both; genes go in blocks, so the
+    sorted copies stay small."""
+    w1, ks = [], []
     for start in range(0, real.shape[1], GENE_BLOCK):
         r = _sorted_genes(real[:, start : start + GENE_BLOCK])
         s = _sorted_genes(synth[:, start : start + GENE_BLOCK])
-        gaps.append(np.abs(np.quantile(r, q, axis=1) - np.quantile(s, q, axis=1)))
+        w1.append(_w1_of_sorted(r, s))
         ks.append(_ks_of_sorted(r, s))
-    return float(np.mean(np.concatenate(gaps, axis=1))), float(np.mean(np.concatenate(ks)))
+    return float(np.mean(np.concatenate(w1))), float(np.mean(np.concatenate(ks)))
 
 
 def log2_var_ratio(real: np.ndarray, synth: np.ndarray) -> float:

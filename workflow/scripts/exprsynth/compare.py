@@ -149,8 +149,8 @@ def verdict_rst(summary: pd.DataFrame, contenders: tuple[str, str] = ("vae", "ga
     lines.append(
         f"Synthetic samples were scored against a held-out test split over **{n} replicate"
         f"{'s' if n != 1 else ''}** (each re-splits, re-trains and re-evaluates). A winner is "
-        f"named only where a paired t-test across replicates gives p < {ALPHA} after adjusting "
-        f"for the {_count(ranked)} tested together (Benjamini-Hochberg)."
+        f"named only where a paired t-test across replicates gives p < {ALPHA}"
+        + (f" after adjusting for the {_count(ranked)} tested together (Benjamini-Hochberg)." if ranked else ".")
     )
     lines.append("")
     if n < 2:

@@ -51,6 +51,8 @@ def test_floor_is_where_real_data_sits(floor):
     assert floor["near_copy_rate"] < 0.05
     assert 0.35 <= floor["mia_auroc"] <= 0.65
     assert floor["module_ari"] > 0.9
+    # what real training samples add to 50 of their own: measured, not assumed to be 0
+    assert np.isfinite(floor["augmentation_gain"]) and floor["augmentation_gain"] != 0.0
 
 
 def test_fresh_real_samples_score_like_the_floor(floor):

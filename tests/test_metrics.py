@@ -215,3 +215,14 @@ def test_ks_statistic_equals_scipys_with_ties_and_disjoint_samples():
         expected = stats.ks_2samp(a, b, axis=0, method="asymp").statistic
         np.testing.assert_array_equal(M.ks_statistic(a, b), expected)
     assert (M.ks_statistic(*cases[2]) == 1.0).all()
+
+
+def test_de_effects_do_not_grow_with_sample_size(cohort):
+    """The DE figure plots effects against the real ones: a five times larger synthetic
+    copy must show the same effects (its t-statistics are sqrt(5) times larger)."""
+    x, y = cohort["train"], cohort["y_train"]
+    big_x, big_y = np.tile(x, (5, 1)), np.tile(y, 5)
+    np.testing.assert_allclose(M.de_effects(big_x, big_y, 1), M.de_effects(x, y, 1), atol=1e-12)
+    t_ratio = M.de_tstats(big_x, big_y, 1) / M.de_tstats(x, y, 1)
+    assert np.nanmedian(t_ratio) > 2.2
+    assert not M.de_effects(x, np.zeros_like(y), 1).any()  # one group only: no effect

@@ -1,4 +1,5 @@
-"""The figures' numerical helpers, against scikit-learn (which the figure jobs do not import)."""
+"""The figures' numerical helpers, against scikit-learn where it has them (the figure jobs do
+not import it)."""
 
 import numpy as np
 import pytest
@@ -6,7 +7,7 @@ from sklearn.decomposition import PCA
 from sklearn.metrics import roc_auc_score
 from sklearn.metrics import roc_curve as sk_roc_curve
 
-from exprsynth.plots import principal_axes, roc_curve
+from exprsynth.plots import histogram_bins, principal_axes, roc_curve
 
 
 @pytest.mark.parametrize("shape", [(300, 40), (60, 500)])  # more samples than genes, and fewer
@@ -41,3 +42,17 @@ def test_roc_curve_without_both_classes_or_with_nan_scores_is_nan():
     for truth, scores in [([1, 1, 1], [0.2, 0.5, 0.9]), ([0, 1, 0, 1], [0.1, np.nan, 0.3, 0.8])]:
         fpr, tpr, auc = roc_curve(np.array(truth), np.array(scores))
         assert np.isnan(auc) and np.isnan(tpr).all()
+
+
+def test_histogram_bins_resolve_the_populated_range():
+    rng = np.random.default_rng(0)
+    held_out = rng.normal(23.0, 1.0, 200)  # distances to the closest training record
+    edges = histogram_bins(held_out, held_out.size)
+    inside = np.sum((edges > np.percentile(held_out, 0.5)) & (edges < np.percentile(held_out, 99.5)))
+    assert 12 <= inside <= 15  # about sqrt(200), not 40 bins for 200 samples
+    from_zero = histogram_bins(held_out, held_out.size, start=0.0)
+    assert from_zero[0] == 0.0 and from_zero[-1] >= np.percentile(held_out, 99.5)
+    assert np.allclose(np.diff(from_zero), np.diff(edges)[0])  # same resolution, longer axis
+    # A memorising generator's distances are all 0: its mass must land in the first bin.
+    copies = histogram_bins(np.zeros(50), 50, start=0.0)
+    assert np.histogram(np.zeros(50), copies)[0][0] == 50

@@ -112,5 +112,6 @@ def evaluate(
         "dcr_test": p.d_test,
     }
     if labelled:
-        details["de_t_real"], details["de_t_synth"] = t_real, t_synth
+        details["de_effect_real"] = M.de_effects(test, y_test, positive)
+        details["de_effect_synth"] = M.de_effects(synth, y_synth, positive)
     return Evaluation({m.name: float(v[m.name]) for m in M.METRICS}, details)

@@ -337,7 +337,7 @@ def de_recovery(
     t_real: np.ndarray,
     t_synth: np.ndarray,
 ) -> tuple[float, float]:
-    """(Spearman of per-gene Welch t-statistics, slope of synthetic on real mean differences).
+    """(Spearman of per-gene Welch t-statistics, slope of synthetic on real de_effects).
 
     t_real, t_synth: de_tstats of real and of synth, which the caller also keeps for the
     DE figure (seconds each at 20,000 genes).
@@ -348,11 +348,18 @@ def de_recovery(
     if len(np.unique(y_synth)) < 2 or len(np.unique(y_real)) < 2:
         return float("nan"), float("nan")
     rho = stats.spearmanr(t_real, t_synth).statistic
-    hi_r, hi_s = y_real == positive, y_synth == positive
-    diff_real = real[hi_r].mean(0) - real[~hi_r].mean(0)
-    diff_synth = synth[hi_s].mean(0) - synth[~hi_s].mean(0)
-    slope = np.polyfit(diff_real, diff_synth, 1)[0]
+    slope = np.polyfit(de_effects(real, y_real, positive), de_effects(synth, y_synth, positive), 1)[0]
     return float(rho), float(slope)
+
+
+def de_effects(x: np.ndarray, y: np.ndarray, positive: int) -> np.ndarray:
+    """Per-gene mean of label `positive` minus that of the rest: in the scaled space, an
+    effect size in units of each gene's training sd. Unlike a t-statistic it does not grow
+    with the number of samples, so real and synthetic sets of any sizes compare."""
+    hi = y == positive
+    if hi.all() or not hi.any():
+        return np.zeros(x.shape[1])
+    return x[hi].mean(0) - x[~hi].mean(0)
 
 
 def _auroc_trained_on(x: np.ndarray, y: np.ndarray, x_test: np.ndarray, y_test: np.ndarray) -> float:

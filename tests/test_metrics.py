@@ -141,6 +141,10 @@ def test_training_stability_is_the_variance_of_the_last_ten_losses(cohort):
     assert with_history.values["training_stability"] == pytest.approx(0.01)
     without = evaluate(cohort["train"], cohort["test"], synth, **common)
     assert np.isnan(without.values["training_stability"])
+    # A GAN epoch without a generator step logs no loss (NaN): the last ten logged ones.
+    gaps = np.r_[np.linspace(5, 1, 20), np.ravel([[1.0, np.nan, 1.2, np.nan]] * 5)]
+    with_gaps = evaluate(cohort["train"], cohort["test"], synth, loss_history=gaps, **common)
+    assert with_gaps.values["training_stability"] == pytest.approx(0.01)
 
 
 @pytest.mark.parametrize("n_real, n_synth", [(300, 300), (300, 170), (200, 1000), (7, 3)])

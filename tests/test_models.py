@@ -12,7 +12,7 @@ from exprsynth import load_generator
 from exprsynth.gan import GAN, MinibatchStd
 from exprsynth.generator import TrainedGenerator, fit_model
 from exprsynth.preprocess import Scaler
-from exprsynth.training import TrainingDiverged
+from exprsynth.training import TrainingDiverged, train_gan
 from exprsynth.vae import VAE
 
 
@@ -624,6 +624,35 @@ def test_zero_inflated_models_train_and_draw_exact_zeros(kind, device):
     sample = model.sample(400, torch.tensor([0, 1] * 200)).numpy()
     assert 0.2 < np.mean(sample == -1.5) < 0.8  # exact zeros, at about the training rate
 
+
+@pytest.mark.parametrize("ema", [None, 0.9])
+def test_gan_zero_gate_is_trained_and_averaged(ema):
+    """The gate sits outside the generator's Sequential: it must still get optimiser steps
+    (and, with ema, be averaged), or each gene's zero rate stays at its initial value."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(96, 12)).astype(np.float32)
+    x[:, :6][rng.random((96, 6)) < 0.8] = -1.5  # zeros in half of the genes only
+    gan = GAN(12, latent_dim=3, generator_hidden=(8,), discriminator_hidden=(8, 8), loss="wgan-gp",
+              zero_inflation=True, zero_value=[-1.5] * 12)
+    gan.init_zero_rate(torch.tensor(np.mean(x == -1.5, axis=0), dtype=torch.float32))
+    before = [p.detach().clone() for p in gan.to_zero_logit.parameters()]
+    train_gan(gan, torch.from_numpy(x), None, epochs=5, batch_size=32, ema=ema, progress=False)
+    after = list(gan.to_zero_logit.parameters())
+    assert all(not torch.equal(b, a) for b, a in zip(before, after))
+
+
+@pytest.mark.parametrize("n_rows, critic_steps", [(40, 5), (96, 2)])
+def test_gan_generator_steps_with_fewer_batches_than_critic_steps(n_rows, critic_steps):
+    """critic_steps counts across epochs: with one batch an epoch, the generator still
+    steps every critic_steps epochs, and the epochs between report no generator loss."""
+    x = torch.from_numpy(np.random.default_rng(0).normal(size=(n_rows, 12)).astype(np.float32))
+    gan = GAN(12, latent_dim=3, generator_hidden=(8,), discriminator_hidden=(8, 8), loss="wgan-gp")
+    before = torch.cat([p.detach().flatten() for p in gan.generator_parameters()])
+    history = train_gan(gan, x, None, epochs=2 * critic_steps, batch_size=128, critic_steps=critic_steps, progress=False)
+    assert not torch.equal(before, torch.cat([p.detach().flatten() for p in gan.generator_parameters()]))
+    stepped = np.isfinite(history["generator_loss"].to_numpy())
+    assert stepped.tolist() == [(e + 1) % critic_steps == 0 for e in range(2 * critic_steps)]
+    assert np.isfinite(history["discriminator_loss"]).all()
 
 @needs_cuda
 @pytest.mark.parametrize("kind, options", [("vae", o) for o in VAE_OPTIONS] + [("gan", o) for o in GAN_OPTIONS])

@@ -58,8 +58,9 @@ def evaluate(
     v["mean_mse"] = M.mean_mse(test, synth)
     v["std_mse"] = M.std_mse(test, synth)
     v["wasserstein"], v["ks_mean"] = M.marginal_distances(test, synth)
-    tail = loss_history[-10:] if loss_history is not None and len(loss_history) > 1 else None
-    v["training_stability"] = float(np.var(tail)) if tail is not None else float("nan")
+    # Epochs without a generator step have no loss (NaN): the last ten that have one.
+    tail = loss_history[np.isfinite(loss_history)][-10:] if loss_history is not None else []
+    v["training_stability"] = float(np.var(tail)) if len(tail) > 1 else float("nan")
     v["diversity"] = M.diversity(synth, seed=seed)
     v["log2_var_ratio"] = M.log2_var_ratio(test, synth)
     if zero_value is None:

@@ -217,6 +217,12 @@ class GAN(nn.Module):
         embedding = self.label_embedding(y).reshape(len(phi), self.pack, -1).sum(dim=1)
         return logit + (embedding * phi).sum(dim=1)
 
+    def generator_parameters(self) -> list[nn.Parameter]:
+        """Everything the generator's optimiser updates (and its moving average covers):
+        the generator and, with zero inflation, its gate, which is not inside it."""
+        gate = list(self.to_zero_logit.parameters()) if self.zero_inflation else []
+        return list(self.generator.parameters()) + gate
+
     def critic_parameters(self) -> list[nn.Parameter]:
         """Everything the critic's optimiser updates: the discriminator and, with
         projection conditioning, the label embedding."""

@@ -225,7 +225,7 @@ def train_gan(
     CUDA graph (StepRunner).
     """
     graphed = cuda_graph and x.device.type == "cuda"
-    opt_g = FlatAdam(model.generator.parameters(), lr=lr, betas=betas, capturable=graphed)
+    opt_g = FlatAdam(model.generator_parameters(), lr=lr, betas=betas, capturable=graphed)
     # Every generator parameter lives in opt_g.flat: one buffer to average.
     ema_flat = None if ema is None else opt_g.flat.clone()
     opt_d = FlatAdam(model.critic_parameters(), lr=lr_discriminator or lr, betas=betas, capturable=graphed)
@@ -271,23 +271,30 @@ def train_gan(
     run_critic = StepRunner(critic_step, batch_size, x.device, cuda_graph)
     run_generator = StepRunner(generator_step, batch_size, x.device, cuda_graph)
     rows = []
+    # Counted across epochs: an epoch of fewer batches than critic_steps (a small data set)
+    # must still lead to generator steps, and the ratio holds for any number of batches.
+    critic_steps_done = 0
     bar = tqdm(range(1, epochs + 1), desc="GAN", unit="epoch", disable=not progress, mininterval=1.0)
     for epoch in bar:
         model.train()
         sums.zero_()
         counts.zero_()
-        for step, idx in enumerate(_batches(len(x), batch_size, x.device), start=1):
+        for idx in _batches(len(x), batch_size, x.device):
             idx = idx[: len(idx) - len(idx) % model.pack]
             if len(idx) == 0:  # a last batch smaller than one pack
                 continue
             run_critic(idx)
-            if step % critic_steps == 0:
+            critic_steps_done += 1
+            if critic_steps_done % critic_steps == 0:
                 run_generator(idx)
-        d, g, w = (sums / counts.clamp(min=1)).tolist()
-        row = {"epoch": epoch, "discriminator_loss": d, "generator_loss": g, "wasserstein": w}
-        _check_finite("GAN", epoch, row, "lower gan.lr or check the input for extreme values")
+        totals, steps = torch.stack([sums, counts]).tolist()
+        # NaN, not 0, for a loss without a step this epoch (too few batches for one).
+        means = [total / n if n else math.nan for total, n in zip(totals, steps)]
+        row = dict(zip(["epoch", "discriminator_loss", "generator_loss", "wasserstein"], [epoch, *means]))
+        stepped = {k: v for k, v, n in zip(list(row)[1:], means, steps) if n}
+        _check_finite("GAN", epoch, stepped, "lower gan.lr or check the input for extreme values")
         rows.append(row)
-        bar.set_postfix(d=f"{d:.3f}", g=f"{g:.3f}")
+        bar.set_postfix(d=f"{means[0]:.3f}", g=f"{means[1]:.3f}")
     if ema_flat is not None:
         opt_g.flat.copy_(ema_flat)
     return pd.DataFrame(rows)

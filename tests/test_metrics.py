@@ -230,3 +230,14 @@ def test_de_effects_do_not_grow_with_sample_size(cohort):
     t_ratio = M.de_tstats(big_x, big_y, 1) / M.de_tstats(x, y, 1)
     assert np.nanmedian(t_ratio) > 2.2
     assert not M.de_effects(x, np.zeros_like(y), 1).any()  # one group only: no effect
+
+
+@pytest.mark.parametrize("n", [12, 24])
+def test_two_sample_trees_work_on_small_held_out_sets(n):
+    """With sklearn's 20-row leaves no tree could split below 40 rows: every generator,
+    a copy of the real data and one shifted by five sd alike, scored one constant AUROC."""
+    real = np.random.default_rng(0).normal(size=(n, 30))
+    shifted, _, _ = M.c2st_auroc(real, real + 5.0, classifier="gbt")
+    copy, _, _ = M.c2st_auroc(real, real.copy(), classifier="gbt")
+    assert shifted > 0.9
+    assert copy < 0.7

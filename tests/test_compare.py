@@ -101,3 +101,22 @@ def test_verdict_names_winners_and_where_references_win():
     assert "**Gaussian reference** has a better mean than both VAE and GAN on: c2st_gbt." in text
     assert "after adjusting for the 2 metrics tested together" in text
     assert "0.71 [" in text  # VAE's c2st mean with its interval
+
+
+def test_verdict_says_what_was_scored_and_what_could_not_be():
+    from exprsynth.compare import verdict_rst
+
+    per_rep = pd.concat(
+        [
+            table({"vae": [0.70, 0.72, 0.71], "gan": [0.95, 0.96, 0.97]}, "c2st_gbt", 0.5),
+            table({"vae": [np.nan] * 3, "gan": [np.nan] * 3}, "augmentation_gain", np.nan),
+        ]
+    )
+    held_out = verdict_rst(summarise(per_rep))
+    assert "against a held-out test split" in held_out and "real training vs real test" in held_out
+    assert "**Not computed** on this data (NaN for both): augmentation_gain." in held_out
+    assert "VAE (0.0" in held_out  # the winner column names models as the header does
+    on_train = verdict_rst(summarise(per_rep), against="train")
+    assert "held-out" not in on_train and "the training split they were trained on" in on_train
+    single = verdict_rst(summarise(table({"vae": [0.7], "gan": [0.9]}, "c2st_gbt", 0.5)))
+    assert "adjusted" not in single  # nothing was tested, so nothing was adjusted

@@ -56,3 +56,26 @@ def test_histogram_bins_resolve_the_populated_range():
     # A memorising generator's distances are all 0: its mass must land in the first bin.
     copies = histogram_bins(np.zeros(50), 50, start=0.0)
     assert np.histogram(np.zeros(50), copies)[0][0] == 50
+
+
+def test_summary_figures_say_what_was_scored_and_what_is_not_ranked():
+    import pandas as pd
+
+    from exprsynth import plots
+
+    summary = pd.DataFrame(
+        [
+            {"metric": m, "model": model, "mean": 0.5, "ci_low": 0.4, "ci_high": 0.6, "n_replicates": 3,
+             "floor": 0.45, "better": "lower"}
+            for m in ["c2st_gbt", "training_stability"]
+            for model in ["vae", "gan"]
+        ]
+    )
+    for against, scored in [("test", "real train vs real test"), ("train", "real train vs itself")]:
+        fig = plots.forest_plot(summary, ["vae", "gan"], against)
+        titles = [ax.get_title() for ax in fig.axes]
+        assert "c2st_gbt (lower is better)" in titles
+        assert "training_stability (not ranked: each model's own scale)" in titles
+        assert scored in fig._suptitle.get_text()
+    bars = plots.comparison_summary(summary, ["vae", "gan"], "train")
+    assert "held-out" not in bars._suptitle.get_text()

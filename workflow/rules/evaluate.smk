@@ -75,6 +75,8 @@ rule compare_models:
             category="Verdict",
         ),
         verdict="results/verdict.rst",
+    params:
+        against=config["evaluation"]["against"],
     log:
         "logs/compare_models.log",
     benchmark:

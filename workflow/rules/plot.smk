@@ -113,5 +113,6 @@ rule plot_summary:
     threads: 1
     params:
         models=MODELS,
+        against=config["evaluation"]["against"],
     script:
         "../scripts/plot_figures.py"

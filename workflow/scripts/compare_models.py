@@ -9,7 +9,7 @@ from exprsynth.compare import summarise, verdict_rst
 from exprsynth.io import atomic_path, read_table, write_csv
 
 
-def main(*, metrics: list[str], summary: str, per_replicate: str, verdict: str) -> None:
+def main(*, metrics: list[str], summary: str, per_replicate: str, verdict: str, against: str = "test") -> None:
     frames = []
     for path in map(Path, metrics):  # results/metrics/{model}/rep{rep}.csv
         frame = read_table(path)
@@ -21,7 +21,7 @@ def main(*, metrics: list[str], summary: str, per_replicate: str, verdict: str) 
     result = summarise(table)
     write_csv(result, summary)
     with atomic_path(verdict) as tmp:
-        tmp.write_text(verdict_rst(result))
+        tmp.write_text(verdict_rst(result, against=against))
     print(result.to_string(index=False), file=sys.stderr)
 
 
@@ -32,4 +32,5 @@ if "snakemake" in globals():
         summary=snakemake.output.summary,
         per_replicate=snakemake.output.per_replicate,
         verdict=snakemake.output.verdict,
+        against=snakemake.params.against,
     )

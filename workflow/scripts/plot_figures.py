@@ -30,6 +30,7 @@ def main(
     histories: list[str] = (),
     details: list[str] = (),
     summary: str | None = None,
+    against: str = "test",
 ) -> None:
     @cache
     def data():
@@ -65,13 +66,13 @@ def main(
         "distribution_comparison": lambda: plots.distribution_comparison(
             data()[1].x_test, synthetic(), data()[1].genes, spread()
         ),
-        "comparison_summary": lambda: plots.comparison_summary(table(), models),
+        "comparison_summary": lambda: plots.comparison_summary(table(), models, against),
         "gene_mean_variance": lambda: plots.gene_mean_variance(data()[1].x_test, synthetic()),
         "correlation_heatmaps": lambda: plots.correlation_heatmaps(data()[1].x_test, synthetic(), spread()),
         "c2st_roc": lambda: plots.c2st_roc(evaluation()),
         "dcr_histograms": lambda: plots.dcr_histograms(evaluation()),
         "de_scatter": lambda: plots.de_scatter(evaluation()),
-        "forest_plot": lambda: plots.forest_plot(table(), models),
+        "forest_plot": lambda: plots.forest_plot(table(), models, against),
     }
     for name, path in outputs.items():
         plots.save(figures[name](), path)
@@ -84,5 +85,6 @@ if "snakemake" in globals():
         main(
             **{k: (list(v) if k in ("samples", "histories", "details") else v) for k, v in snakemake.input.items() if k != "code"},
             models=snakemake.params.models,
+            against=getattr(snakemake.params, "against", "test"),  # plot_summary only
             outputs=dict(snakemake.output.items()),
         )

@@ -137,17 +137,27 @@ def _fmt(row: pd.Series) -> str:
     return f"{row['mean']:.3g}" if np.isfinite(row["mean"]) else "n/a"
 
 
-def verdict_rst(summary: pd.DataFrame, contenders: tuple[str, str] = ("vae", "gan")) -> str:
-    """The report's first page: who wins on what, by how much, how sure, and where references win."""
+def verdict_rst(summary: pd.DataFrame, contenders: tuple[str, str] = ("vae", "gan"), against: str = "test") -> str:
+    """The report's first page: who wins on what, by how much, how sure, and where references win.
+
+    against: the split the samples were scored against (config evaluation.against)."""
     a, b = contenders
     per_metric = summary.drop_duplicates("metric").set_index("metric")
     n = int(summary["n_replicates"].max())
     wins = {m: per_metric.index[per_metric["winner"] == m].tolist() for m in contenders}
     unclear = per_metric.index[per_metric["winner"] == "no clear winner"].tolist()
+    # Both networks NaN on every replicate: e.g. augmentation_gain on 50 training samples or fewer.
+    both = {a, b} <= set(summary.model)
+    missing = per_metric.index[per_metric["winner"] == ""].tolist() if both else []
     ranked = per_metric.index[per_metric["p_value"].notna()].tolist()
+    if against == "train":
+        scored = "the training split they were trained on (``evaluation.against: train``, as in the original comparison; privacy metrics mean nothing then)"
+        floor = "real training samples scored against themselves"
+    else:
+        scored, floor = "a held-out test split", "real training vs real test samples"
     lines = ["Verdict", "=======", ""]
     lines.append(
-        f"Synthetic samples were scored against a held-out test split over **{n} replicate"
+        f"Synthetic samples were scored against {scored} over **{n} replicate"
         f"{'s' if n != 1 else ''}** (each re-splits, re-trains and re-evaluates). A winner is "
         f"named only where a paired t-test across replicates gives p < {ALPHA}"
         + (f" after adjusting for the {_count(ranked)} tested together (Benjamini-Hochberg)." if ranked else ".")
@@ -164,6 +174,8 @@ def verdict_rst(summary: pd.DataFrame, contenders: tuple[str, str] = ("vae", "ga
             lines.append(f"- **{NAMES[m]} wins** on {_count(wins[m])}: {', '.join(wins[m])}.")
     if unclear:
         lines.append(f"- **No clear winner** on {_count(unclear)}: {', '.join(unclear)}.")
+    if missing:
+        lines.append(f"- **Not computed** on this data (NaN for both): {', '.join(missing)}.")
     lines.append("")
     references = [m for m in summary.model.unique() if m not in contenders]
     for ref in references:
@@ -181,8 +193,8 @@ def verdict_rst(summary: pd.DataFrame, contenders: tuple[str, str] = ("vae", "ga
         lines.append(f"{what}: {', '.join(beaten)}." if beaten else f"{what} no metric.")
     lines += [
         "",
-        "Headline metrics (mean [95% CI]; floor = real training vs real test samples; "
-        "p adjusted as above):",
+        f"Headline metrics (mean [95% CI]; floor = {floor}"
+        + ("; p adjusted as above):" if ranked else "):"),
         "",
     ]
     models = list(summary.model.unique())
@@ -200,7 +212,7 @@ def verdict_rst(summary: pd.DataFrame, contenders: tuple[str, str] = ("vae", "ga
                 per_metric.loc[metric, "better"],
                 f"{per_metric.loc[metric, 'floor']:.3g}",
                 *[_fmt(g.loc[m]) for m in models],
-                f"{winner} ({p:.2g})" if np.isfinite(p) else winner,
+                f"{NAMES.get(winner, winner)} ({p:.2g})" if np.isfinite(p) else winner,
             ]
         )
     lines += _rst_table(header, rows)

@@ -9,7 +9,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from .metrics import subsample  # noqa: E402
+from .metrics import METRIC_BY_NAME, subsample  # noqa: E402
 from .preprocess import most_variable_genes  # noqa: E402
 
 COLORS = {
@@ -251,8 +251,13 @@ def de_scatter(details: dict[str, dict[str, np.ndarray]]) -> plt.Figure:
     return fig
 
 
-def forest_plot(summary: pd.DataFrame, models: list[str]) -> plt.Figure:
-    """Every metric: mean and 95% CI per model, with the real-vs-real floor as a dashed line."""
+def _floor_text(against: str) -> str:
+    return "real train vs itself" if against == "train" else "real train vs real test"
+
+
+def forest_plot(summary: pd.DataFrame, models: list[str], against: str = "test") -> plt.Figure:
+    """Every metric: mean and 95% CI per model, with the real-vs-real floor as a dashed line.
+    against: the split the samples were scored against (config evaluation.against)."""
     metrics = list(dict.fromkeys(summary.metric))
     ncol = 4
     nrow = int(np.ceil(len(metrics) / ncol))
@@ -267,8 +272,12 @@ def forest_plot(summary: pd.DataFrame, models: list[str]) -> plt.Figure:
         floor = rows["floor"].dropna()
         if len(floor):
             ax.axvline(floor.iloc[0], color="k", ls="--", lw=0.8)
-        better = rows["better"].dropna().iloc[0] if rows["better"].notna().any() else ""
-        ax.set_title(f"{metric} ({better} is better)", fontsize=8)
+        known = METRIC_BY_NAME.get(metric)
+        if known is not None and not known.ranked:
+            ax.set_title(f"{metric} (not ranked: each model's own scale)", fontsize=8)
+        else:
+            better = rows["better"].dropna().iloc[0] if rows["better"].notna().any() else ""
+            ax.set_title(f"{metric} ({better} is better)", fontsize=8)
         ax.set_yticks(range(len(models)), [_label(m) for m in models], fontsize=7)
         ax.set_ylim(-0.6, len(models) - 0.4)
         ax.invert_yaxis()
@@ -276,12 +285,12 @@ def forest_plot(summary: pd.DataFrame, models: list[str]) -> plt.Figure:
     for ax in axes.ravel()[len(metrics) :]:
         ax.set_axis_off()
     n = int(summary["n_replicates"].max()) if len(summary) else 0
-    fig.suptitle(f"All metrics: mean and 95% CI over {n} replicate(s); dashed: real train vs real test")
+    fig.suptitle(f"All metrics: mean and 95% CI over {n} replicate(s); dashed: {_floor_text(against)}")
     fig.tight_layout()
     return fig
 
 
-def comparison_summary(summary: pd.DataFrame, models: list[str]) -> plt.Figure:
+def comparison_summary(summary: pd.DataFrame, models: list[str], against: str = "test") -> plt.Figure:
     """Bar per model (mean, with 95% CI when replicated) and the real-vs-real floor dashed."""
     metrics = [m for m in SUMMARY_METRICS if m in set(summary.metric)]
     ncol = 5
@@ -302,7 +311,8 @@ def comparison_summary(summary: pd.DataFrame, models: list[str]) -> plt.Figure:
     for ax in axes.ravel()[len(metrics) :]:
         ax.set_axis_off()
     n = int(summary["n_replicates"].max()) if len(summary) else 0
-    fig.suptitle(f"Generator comparison on held-out data ({n} replicate{'s' if n != 1 else ''}; bars: mean, whiskers: 95% CI)")
+    data = "the training data (evaluation.against: train)" if against == "train" else "held-out data"
+    fig.suptitle(f"Generator comparison on {data} ({n} replicate{'s' if n != 1 else ''}; bars: mean, whiskers: 95% CI)")
     fig.tight_layout()
     return fig
 

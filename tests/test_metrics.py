@@ -241,3 +241,27 @@ def test_two_sample_trees_work_on_small_held_out_sets(n):
     copy, _, _ = M.c2st_auroc(real, real.copy(), classifier="gbt")
     assert shifted > 0.9
     assert copy < 0.7
+
+
+def test_tstr_with_three_labels_scores_every_label():
+    """Three labels: the mean one-vs-rest AUROC, so a generator that gets only the last
+    label right (which a last-label-vs-rest AUROC would reward fully) scores lower."""
+    rng = np.random.default_rng(0)
+    centres = np.eye(3, 20) * 3.0
+    y_train, y_test = rng.integers(0, 3, 600), rng.integers(0, 3, 300)
+    train = centres[y_train] + rng.normal(size=(600, 20))
+    test = centres[y_test] + rng.normal(size=(300, 20))
+    faithful = M.tstr_auroc(train, y_train, test, y_test)
+    assert faithful > 0.9
+    # Labels 0 and 1 swapped in the synthetic set: label 2 (the last) is still right.
+    swapped = M.tstr_auroc(train, np.choose(y_train, [1, 0, 2]), test, y_test)
+    assert swapped < 0.75
+    binary = y_test == 2
+    assert M.tstr_auroc(train, y_train == 2, test, binary) > 0.9  # two labels: as before
+
+
+def test_de_details_name_the_contrasted_label(cohort):
+    levels = ["control", "disease"]
+    result = evaluate(cohort["train"], cohort["test"], cohort["train"].copy(), y_train=cohort["y_train"],
+                      y_test=cohort["y_test"], y_synth=cohort["y_train"], label_levels=levels)
+    assert str(result.details["de_label"]) == "disease"

@@ -73,6 +73,7 @@ def main(
         zero_clipped=fitted.log1p,
         max_genes=max_genes,
         gene_spread=fitted.spread(data.x_train),
+        label_levels=data.label_levels,
         seed=seed,
     )
     table = result.to_frame()

@@ -39,6 +39,7 @@ def evaluate(
     zero_clipped: bool = True,
     max_genes: int = 2000,
     gene_spread: np.ndarray | None = None,
+    label_levels: list[str] | None = None,
     seed: int = 0,
 ) -> Evaluation:
     """Score `synth` against the held-out `test` split; synth=None scores the floor.
@@ -50,6 +51,7 @@ def evaluate(
     the zero value are zeros too. Pair and neighbour metrics use the max_genes genes of
     largest gene_spread (Scaler.spread: standardised data cannot rank genes; None: the
     spread of `train` as given), which keeps gene x gene and sample x sample work bounded.
+    label_levels: the labels' names by code, to name the DE contrast's class in the details.
     """
     floor = synth is None
     if floor:
@@ -115,4 +117,5 @@ def evaluate(
     if labelled:
         details["de_effect_real"] = M.de_effects(test, y_test, positive)
         details["de_effect_synth"] = M.de_effects(synth, y_synth, positive)
+        details["de_label"] = np.array(str(label_levels[positive] if label_levels else positive))
     return Evaluation({m.name: float(v[m.name]) for m in M.METRICS}, details)

@@ -246,7 +246,8 @@ def de_scatter(details: dict[str, dict[str, np.ndarray]]) -> plt.Figure:
     if not models:
         axes[0, 0].text(0.5, 0.5, "no labels: differential expression not assessed", ha="center")
         axes[0, 0].set_axis_off()
-    fig.suptitle("Differential expression (label 1 vs rest): per-gene mean difference recovered by each generator")
+    contrast = f"{details[models[0]]['de_label']} vs the rest" if models else "by label"
+    fig.suptitle(f"Differential expression ({contrast}): per-gene mean difference recovered by each generator")
     fig.tight_layout()
     return fig
 

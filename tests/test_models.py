@@ -208,6 +208,31 @@ def test_cli_draws_per_label_samples(data, tmp_path):
     assert "Traceback" not in bad.stderr
 
 
+def test_cli_writes_h5ad_and_refuses_what_it_cannot_write(data, tmp_path):
+    anndata = pytest.importorskip("anndata")
+    path = tmp_path / "checkpoint.pt"
+    trained("vae", BASE["vae"], data).save(path)
+
+    def cli(*args):
+        cmd = [sys.executable, "-m", "exprsynth", "sample", str(path), "--n", "6", *args]
+        return subprocess.run(cmd, capture_output=True, text=True)
+
+    assert cli("--out", str(tmp_path / "drawn.h5ad")).returncode == 0
+    adata = anndata.read_h5ad(tmp_path / "drawn.h5ad")
+    assert adata.shape == (6, 12) and "status" in adata.obs
+    for out, message in [
+        (tmp_path / "drawn.tsv", "--out must end in .csv or .h5ad"),  # was written as CSV text
+        (tmp_path / "folder.csv", "error: cannot write"),  # a directory
+        (tmp_path / "drawn.h5ad" / "drawn.csv", "error: cannot write"),  # a file as its folder
+    ]:
+        if out.name == "folder.csv":
+            out.mkdir()
+        proc = cli("--out", str(out))
+        assert proc.returncode == 2 and message in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
+    proc = subprocess.run([sys.executable, "-m", "exprsynth", "sample", str(tmp_path), "--out", "x.csv"], capture_output=True, text=True)
+    assert proc.returncode == 2 and "a directory, not a checkpoint file" in proc.stderr
+
+
 def test_mse_mean_reading_collapses_the_vae_and_the_elbo_does_not():
     """The original comparison's VAE: MSE averaged over genes lets KL win (std MSE ~ 1)."""
     from exprsynth import metrics as M

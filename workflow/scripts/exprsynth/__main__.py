@@ -1,6 +1,7 @@
 """Command line: draw synthetic samples from a saved checkpoint.
 
     python -m exprsynth sample results/models/vae/rep0/checkpoint.pt --n 500 --label 1 --out vae.csv
+    python -m exprsynth sample results/models/gan/rep0/checkpoint.pt --n 500 --out gan.h5ad
 """
 
 from __future__ import annotations
@@ -23,23 +24,39 @@ def main(argv: list[str] | None = None) -> int:
     sample.add_argument("--n", type=int, default=100, help="number of samples (default 100)")
     sample.add_argument("--label", help="draw every sample with this label (conditional models only)")
     sample.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    sample.add_argument("--out", required=True, help="output CSV (samples x genes); metadata goes to <out>_metadata.csv")
+    sample.add_argument(
+        "--out",
+        required=True,
+        help="output .csv (samples x genes; metadata goes to <out>_metadata.csv) or .h5ad (AnnData, label in obs)",
+    )
     args = parser.parse_args(argv)
 
-    from .generator import load_generator
-    from .io import write_csv, write_expression
+    from pathlib import Path
 
+    out = Path(args.out)
+    if out.suffix.lower() not in (".csv", ".h5ad"):
+        parser.error(f"--out must end in .csv or .h5ad, got {args.out!r}")
     if args.n < 1:
         parser.error(f"--n must be at least 1, got {args.n}")
+
+    from .generator import load_generator
+    from .io import write_csv, write_expression, write_h5ad
+
     try:
         generator = load_generator(args.checkpoint)
         expr, meta = generator.generate(args.n, label=args.label, seed=args.seed, prefix=generator.kind.upper())
     except (FileNotFoundError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    write_expression(expr, args.out)
-    stem = args.out[:-4] if args.out.endswith(".csv") else args.out
-    write_csv(meta, f"{stem}_metadata.csv")
+    try:
+        if out.suffix.lower() == ".h5ad":
+            write_h5ad(out, expr, meta.set_index("sample_id"))
+        else:
+            write_expression(expr, out)
+            write_csv(meta, out.with_name(f"{out.stem}_metadata.csv"))
+    except OSError as e:  # a directory, a missing folder, no permission
+        print(f"error: cannot write {args.out}: {e.strerror or e}", file=sys.stderr)
+        return 2
     print(f"wrote {args.n} {generator.kind} samples to {args.out}", file=sys.stderr)
     return 0
 

@@ -332,6 +332,8 @@ def _read_checkpoint(path: Path, map_location: str) -> tuple[dict, Any]:
 def load_generator(path: str | Path, *, map_location: str = "cpu") -> TrainedGenerator:
     """Load a checkpoint written by exprsynth; anything else is refused, never unpickled."""
     path = Path(path)
+    if path.is_dir():
+        raise FileNotFoundError(f"{path}: a directory, not a checkpoint file (checkpoint.pt, or .npz for a reference)")
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such checkpoint")
     try:

@@ -666,3 +666,30 @@ def test_unknown_data_key_is_a_config_error(tmp_path):
     proc = run_snakemake(tmp_path, "--cores", "1", check=False)
     error_lines = [line for line in proc.stderr.splitlines() if line.strip()]
     assert len(error_lines) == 1 and error_lines[0].startswith("Error: config: unknown key 'delimiter' under data")
+
+
+def test_command_line_strings_are_read_as_the_schema_expects():
+    """`--config conditional=false` or `gan={"epochs": 4}` hand the workflow strings."""
+    from exprsynth.config import ConfigError, validate_config
+
+    schema = ROOT / "workflow/schemas/config.schema.yaml"
+    config = validate_config(
+        {
+            "conditional": "false",
+            "replicates": ["1", "3"],
+            "gan": {"epochs": "4", "clip_norm": "null", "zero_inflation": "false", "betas": ["0.5", "0.9"]},
+            "split": {"test_fraction": "0.25"},
+            "data": {"source": "123.csv"},  # a string where a string belongs stays one
+            "label_column": "1",
+        },
+        schema,
+    )
+    assert config["conditional"] is False and config["replicates"] == [1, 3]
+    assert config["gan"]["epochs"] == 4 and config["gan"]["clip_norm"] is None
+    assert config["gan"]["zero_inflation"] is False and config["gan"]["betas"] == [0.5, 0.9]
+    assert config["split"]["test_fraction"] == 0.25
+    assert config["data"]["source"] == "123.csv" and config["label_column"] == "1"
+    with pytest.raises(ConfigError, match="gan.epochs = 'four'"):
+        validate_config({"gan": {"epochs": "four"}}, schema)
+    with pytest.raises(ConfigError, match="conditional = 'yes'"):  # YAML 1.1's booleans stay text
+        validate_config({"conditional": "yes"}, schema)

@@ -17,10 +17,7 @@ def validate_config(config: dict, schema_path: str | Path) -> dict:
 
     schema = yaml.safe_load(Path(schema_path).read_text())
     _fill_defaults(config, schema)
-    # `--config replicates=[1,3]` arrives as strings; accept whole numbers written either way.
-    reps = config.get("replicates")
-    if isinstance(reps, list):
-        config["replicates"] = [int(r) if isinstance(r, str) and r.strip().isdigit() else r for r in reps]
+    _parse_strings(config, schema)
     errors = sorted(jsonschema.Draft202012Validator(schema).iter_errors(config), key=_depth)
     if errors:
         raise ConfigError(_describe(errors[0]))
@@ -54,6 +51,29 @@ def validate_config(config: dict, schema_path: str | Path) -> dict:
             f"simulate.n_modules = {sim['n_modules']}"
         )
     return config
+
+
+def _parse_strings(node, schema: dict):
+    """Values from the command line (`--config conditional=false`, `gan={"epochs": 4}`,
+    `replicates=[1,3]`) can arrive as strings: where a string is not valid but its YAML
+    reading is, take that. Returns the node, changed in place."""
+    import jsonschema
+
+    if isinstance(node, dict):
+        for key, sub in schema.get("properties", {}).items():
+            if key in node:
+                node[key] = _parse_strings(node[key], sub)
+    elif isinstance(node, list) and isinstance(schema.get("items"), dict):
+        node[:] = [_parse_strings(item, schema["items"]) for item in node]
+    elif isinstance(node, str) and not jsonschema.Draft202012Validator(schema).is_valid(node):
+        try:
+            parsed = yaml.safe_load(node)
+        except yaml.YAMLError:
+            return node
+        yaml11_bool = isinstance(parsed, bool) and node.strip().lower() not in ("true", "false")  # "yes", "on"
+        if not yaml11_bool and jsonschema.Draft202012Validator(schema).is_valid(parsed):
+            return parsed
+    return node
 
 
 def _fill_defaults(config: dict, schema: dict) -> None:

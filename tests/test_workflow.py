@@ -103,6 +103,11 @@ def test_editing_the_device_reruns_only_the_networks(tiny_run, tmp_path):
     }
 
 
+def test_cuda_graphs_reruns_nothing_with_device_cpu(tiny_run, tmp_path):
+    work = edited_copy(tiny_run, tmp_path, lambda c: c.update(cuda_graphs=not c.get("cuda_graphs", True)))
+    assert "Nothing to be done" in run_snakemake(work, "-n", "--cores", "2").stdout
+
+
 def test_editing_the_simulator_reruns_everything(tiny_run, tmp_path):
     work = edited_copy(tiny_run, tmp_path, lambda c: c["simulate"].update(technical_noise=0.2))
     rules = {rule for rule, _ in planned_jobs(run_snakemake(work, "-n", "--cores", "2").stdout)}

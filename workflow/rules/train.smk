@@ -42,7 +42,12 @@ rule train_model:
         label_column=config["label_column"],
         conditional=config["conditional"],
         device=network_setting("device", "cpu"),
-        cuda_graphs=network_setting("cuda_graphs", False),
+        # Without a GPU it does nothing: device: cpu fixes it, so editing it reruns nothing.
+        cuda_graphs=(
+            network_setting("cuda_graphs", False)
+            if config["device"] != "cpu"
+            else False
+        ),
         seed=replicate_seed,
     script:
         "../scripts/train_model.py"

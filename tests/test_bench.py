@@ -87,3 +87,14 @@ def test_benchmark_configs_are_valid_overrides_of_the_default_config():
         config = validate_config(config, ROOT / "workflow/schemas/config.schema.yaml")
         for section, values in override.items():
             assert {k: config[section][k] for k in values} == values, path.name
+
+
+def test_results_table_prints_the_readme_table(tiny_run):
+    script = [sys.executable, str(ROOT / "workflow/bench/results_table.py"), str(tiny_run / "results/comparison_results.csv")]
+    proc = subprocess.run([*script, "--metrics", "gamma,recall"], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert lines[0].startswith("| metric | better | floor | VAE | GAN |")
+    assert [line.split(" | ")[0] for line in lines[2:4]] == ["| gamma", "| recall"]
+    bad = subprocess.run([*script, "--metrics", "gamma,nonsense"], capture_output=True, text=True)
+    assert bad.returncode == 2 and "no metric nonsense" in bad.stderr and "Traceback" not in bad.stderr

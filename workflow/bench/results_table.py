@@ -11,14 +11,23 @@ import math
 import pandas as pd
 
 ORDER = ["vae", "gan", "gaussian", "independent"]
+NAMES = {"vae": "VAE", "gan": "GAN", "gaussian": "Gaussian ref.", "independent": "independent ref."}
+
+
+def number(x: float) -> str:
+    if x == 0:
+        return "0"
+    return f"{x:.3f}" if 0.01 <= abs(x) < 1000 else f"{x:.3g}"
 
 
 def cell(row) -> str:
     if math.isnan(row["mean"]):
         return "–"
+    if row["mean"] == row["ci_low"] == row["ci_high"] == 0:
+        return "0"
     if math.isnan(row["ci_low"]):
-        return f"{row['mean']:.3g}"
-    return f"{row['mean']:.3g} [{row['ci_low']:.3g}, {row['ci_high']:.3g}]"
+        return number(row["mean"])
+    return f"{number(row['mean'])} [{number(row['ci_low'])}, {number(row['ci_high'])}]"
 
 
 def main(argv=None) -> None:
@@ -28,17 +37,23 @@ def main(argv=None) -> None:
     args = parser.parse_args(argv)
     table = pd.read_csv(args.path)
     models = [m for m in ORDER if m in set(table.model)] + sorted(set(table.model) - set(ORDER))
-    metrics = args.metrics.split(",") if args.metrics else list(dict.fromkeys(table.metric))
-    print("| metric | better | floor | " + " | ".join(models) + " | VAE vs GAN |")
+    known = list(dict.fromkeys(table.metric))
+    metrics = args.metrics.split(",") if args.metrics else known
+    unknown = [m for m in metrics if m not in known]
+    if unknown:
+        parser.error(f"no metric {', '.join(unknown)} in {args.path}; it has {', '.join(known)}")
+    print("| metric | better | floor | " + " | ".join(NAMES.get(m, m) for m in models) + " | VAE vs GAN |")
     print("|---" * (len(models) + 4) + "|")
     for metric in metrics:
         rows = table[table.metric == metric].set_index("model")
         first = rows.iloc[0]
         p, p_adjusted = first["p_value"], first["p_adjusted"]
         tested = not math.isnan(p)
-        verdict = first["winner"] + (f" (p = {p:.2g}, adjusted {p_adjusted:.2g})" if tested else "")
+        winner = NAMES.get(first["winner"], first["winner"])
+        verdict = winner + (f" (p = {p:.2g}, adjusted {p_adjusted:.2g})" if tested else "")
         cells = [cell(rows.loc[m]) for m in models]
-        print(f"| {metric} | {first['better']} | {first['floor']:.3g} | " + " | ".join(cells) + f" | {verdict} |")
+        better = first["better"].replace("-", " ")
+        print(f"| {metric} | {better} | {first['floor']:.3g} | " + " | ".join(cells) + f" | {verdict} |")
     print(
         f"\nn = {int(table.n_replicates.max())} replicates; mean [95% CI]; floor = real train vs real test; "
         "paired t-test p, and adjusted over all ranked metrics (Benjamini-Hochberg)."

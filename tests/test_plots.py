@@ -79,3 +79,19 @@ def test_summary_figures_say_what_was_scored_and_what_is_not_ranked():
         assert scored in fig._suptitle.get_text()
     bars = plots.comparison_summary(summary, ["vae", "gan"], "train")
     assert "held-out" not in bars._suptitle.get_text()
+
+
+def test_training_curves_draw_sparse_generator_losses_and_put_other_scales_aside():
+    import pandas as pd
+
+    from exprsynth import plots
+
+    # A small data set: the generator steps every other epoch, the epochs between log NaN.
+    gan = pd.DataFrame({"epoch": [1, 2, 3, 4], "discriminator_loss": [1.0, 2, 3, 4],
+                        "generator_loss": [np.nan, 1.0, np.nan, 2.0], "wasserstein": [9.0, 8, 7, 6]})
+    fig = plots.training_curves({"gan": gan, "gaussian": pd.DataFrame({"epoch": [0]})})
+    main, right = fig.axes[0], fig.axes[-1]
+    drawn = {line.get_label(): line.get_xdata().tolist() for line in main.get_lines()}
+    assert drawn == {"discriminator loss": [1, 2, 3, 4], "generator loss": [2, 4]}  # a line, not gaps
+    assert [line.get_label() for line in right.get_lines()] == ["wasserstein"]
+    assert "Gaussian ref." in fig._suptitle.get_text()  # named as untrained, no empty panel

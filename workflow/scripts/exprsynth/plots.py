@@ -92,14 +92,29 @@ def histogram_bins(values: np.ndarray, n_real: int, start: float | None = None) 
 def training_curves(histories: dict[str, pd.DataFrame]) -> plt.Figure:
     """One panel per trained model: its per-epoch loss terms."""
     trained = {m: h for m, h in histories.items() if len(h) > 1}
-    fig, axes = plt.subplots(1, max(len(trained), 1), figsize=(5.5 * max(len(trained), 1), 4), squeeze=False)
+    fig, axes = plt.subplots(1, max(len(trained), 1), figsize=(5.5 * max(len(trained), 1), 4.3), squeeze=False)
+    from matplotlib.ticker import MaxNLocator
+
+    # Terms on another scale than the losses get their own axis: the VAE's KL (a few units
+    # beside a reconstruction of hundreds) and the critic's Wasserstein estimate.
+    own_axis = {"kl": "KL (per sample)", "wasserstein": "Wasserstein estimate"}
     for ax, (model, hist) in zip(axes[0], trained.items()):
-        for column in hist.columns:
-            if column in ("epoch", "beta", "active_units") or hist[column].isna().all():
+        lines, right = [], None
+        for i, column in enumerate(c for c in hist.columns if c not in ("epoch", "beta", "active_units")):
+            logged = hist[column].notna()  # a GAN epoch without a generator step logs none
+            if not logged.any():
                 continue
-            ax.plot(hist["epoch"], hist[column], label=column.replace("_", " "))
+            target = ax
+            if column in own_axis:
+                right = right or ax.twinx()
+                right.set_ylabel(own_axis[column])
+                target = right
+            lines += target.plot(hist["epoch"][logged], hist[column][logged], color=f"C{i}", label=column.replace("_", " "))
         ax.set(title=f"{_label(model)} training", xlabel="epoch", ylabel="loss (per sample)")
-        ax.legend(frameon=False)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        # Below the panel: inside, it would cover one axis's lines or the other's.
+        labels = [line.get_label() for line in lines]
+        ax.legend(lines, labels, frameon=False, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=len(lines))
         ax.grid(alpha=0.3)
     if not trained:
         axes[0, 0].text(0.5, 0.5, "no trained models", ha="center")
@@ -150,8 +165,10 @@ def distribution_comparison(
         for model, values in synth.items():
             ax.hist(values, bins=bins, density=True, histtype="step", lw=1.4, color=_color(model), label=_label(model))
         ax.set(title=title, xlabel="scaled expression", ylabel="density")
-    axes.ravel()[0].legend(frameon=False, fontsize=7)
-    axes.ravel()[-1].set_axis_off()
+    for ax in axes.ravel()[len(panels) :]:  # fewer than six genes leave more panels empty
+        ax.set_axis_off()
+    # The legend gets the last panel, not a corner of the first.
+    axes.ravel()[-1].legend(*axes.ravel()[0].get_legend_handles_labels(), frameon=False, loc="center left")
     fig.suptitle("Marginal distributions of the most variable genes (scaled: log1p, standardised on train)")
     fig.tight_layout()
     return fig

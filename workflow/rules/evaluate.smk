@@ -75,13 +75,13 @@ rule compare_models:
             category="Verdict",
         ),
         verdict="results/verdict.rst",
-    params:
-        against=config["evaluation"]["against"],
     log:
         "logs/compare_models.log",
     benchmark:
         "benchmarks/compare_models.tsv"
     conda:
         "../../envs/data.yaml"
+    params:
+        against=config["evaluation"]["against"],
     script:
         "../scripts/compare_models.py"

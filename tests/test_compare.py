@@ -118,5 +118,7 @@ def test_verdict_says_what_was_scored_and_what_could_not_be():
     assert "VAE (0.0" in held_out  # the winner column names models as the header does
     on_train = verdict_rst(summarise(per_rep), against="train")
     assert "held-out" not in on_train and "the training split they were trained on" in on_train
+    one_side = verdict_rst(summarise(table({"vae": [0.60, 0.61, 0.62], "gan": [np.nan] * 3}, "de_slope", 0.68)))
+    assert "Not computed" not in one_side  # the VAE has values: only the GAN's are missing
     single = verdict_rst(summarise(table({"vae": [0.7], "gan": [0.9]}, "c2st_gbt", 0.5)))
     assert "adjusted" not in single  # nothing was tested, so nothing was adjusted

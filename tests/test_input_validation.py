@@ -689,6 +689,17 @@ def test_command_line_strings_are_read_as_the_schema_expects():
     assert config["gan"]["zero_inflation"] is False and config["gan"]["betas"] == [0.5, 0.9]
     assert config["split"]["test_fraction"] == 0.25
     assert config["data"]["source"] == "123.csv" and config["label_column"] == "1"
+    # YAML 1.1 would read 1e-3 as text, 010 as octal 8 and 1:30 as 90.
+    read = validate_config(
+        {"gan": '{"epochs": 4}', "vae": {"lr": "1e-3"}, "simulate": {"random_state": "010"},
+         "data": {"source": "x.csv", "metadata": "null"}},
+        schema,
+    )
+    assert read["gan"]["epochs"] == 4 and read["gan"]["batch_size"] == 128  # with its defaults
+    assert read["vae"]["lr"] == 0.001 and read["simulate"]["random_state"] == 10
+    assert read["data"]["metadata"] is None
+    with pytest.raises(ConfigError, match="gan.epochs = '1:30'"):
+        validate_config({"gan": {"epochs": "1:30"}}, schema)
     with pytest.raises(ConfigError, match="gan.epochs = 'four'"):
         validate_config({"gan": {"epochs": "four"}}, schema)
     with pytest.raises(ConfigError, match="conditional = 'yes'"):  # YAML 1.1's booleans stay text

@@ -232,6 +232,16 @@ def test_de_effects_do_not_grow_with_sample_size(cohort):
     assert not M.de_effects(x, np.zeros_like(y), 1).any()  # one group only: no effect
 
 
+def test_de_metrics_are_nan_without_the_contrasted_label_in_the_synthetic_set(cohort):
+    """Three labels in the test split, the synthetic set without the last: no contrast to
+    compare (a slope of 0 would enter the means as a real score), and no DE figure panel."""
+    y_test = cohort["y_test"] + (np.arange(len(cohort["y_test"])) % 5 == 0)  # labels 0, 1, 2
+    result = evaluate(cohort["train"], cohort["test"], cohort["train"].copy(), y_train=cohort["y_train"],
+                      y_test=y_test, y_synth=cohort["y_train"])
+    assert np.isnan(result.values["de_slope"]) and np.isnan(result.values["de_spearman"])
+    assert "de_effect_synth" not in result.details
+
+
 @pytest.mark.parametrize("n", [12, 24])
 def test_two_sample_trees_work_on_small_held_out_sets(n):
     """With sklearn's 20-row leaves no tree could split below 40 rows: every generator,

@@ -650,7 +650,7 @@ def test_zero_inflated_models_train_and_draw_exact_zeros(kind, device):
     assert 0.2 < np.mean(sample == -1.5) < 0.8  # exact zeros, at about the training rate
 
 
-@pytest.mark.parametrize("ema", [None, 0.9])
+@pytest.mark.parametrize("ema", [None, 0.999999])
 def test_gan_zero_gate_is_trained_and_averaged(ema):
     """The gate sits outside the generator's Sequential: it must still get optimiser steps
     (and, with ema, be averaged), or each gene's zero rate stays at its initial value."""
@@ -662,8 +662,11 @@ def test_gan_zero_gate_is_trained_and_averaged(ema):
     gan.init_zero_rate(torch.tensor(np.mean(x == -1.5, axis=0), dtype=torch.float32))
     before = [p.detach().clone() for p in gan.to_zero_logit.parameters()]
     train_gan(gan, torch.from_numpy(x), None, epochs=5, batch_size=32, ema=ema, progress=False)
-    after = list(gan.to_zero_logit.parameters())
-    assert all(not torch.equal(b, a) for b, a in zip(before, after))
+    moved = max((a - b).abs().max().item() for b, a in zip(before, gan.to_zero_logit.parameters()))
+    if ema is None:
+        assert moved > 1e-3  # trained
+    else:
+        assert moved < 1e-4  # the long average barely leaves the start: it covers the gate
 
 
 @pytest.mark.parametrize("n_rows, critic_steps", [(40, 5), (96, 2)])

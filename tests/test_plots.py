@@ -53,6 +53,8 @@ def test_histogram_bins_resolve_the_populated_range():
     from_zero = histogram_bins(held_out, held_out.size, start=0.0)
     assert from_zero[0] == 0.0 and from_zero[-1] >= np.percentile(held_out, 99.5)
     assert np.allclose(np.diff(from_zero), np.diff(edges)[0])  # same resolution, longer axis
+    tight = histogram_bins(np.random.default_rng(1).normal(60.0, 0.001, 200), 200, start=0.0)
+    assert len(tight) <= 202  # far from 0 and tightly clustered: capped, not 160,000 bins
     # A memorising generator's distances are all 0: its mass must land in the first bin.
     copies = histogram_bins(np.zeros(50), 50, start=0.0)
     assert np.histogram(np.zeros(50), copies)[0][0] == 50

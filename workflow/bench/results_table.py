@@ -53,7 +53,8 @@ def main(argv=None) -> None:
         verdict = winner + (f" (p = {p:.2g}, adjusted {p_adjusted:.2g})" if tested else "")
         cells = [cell(rows.loc[m]) for m in models]
         better = first["better"].replace("-", " ")
-        print(f"| {metric} | {better} | {first['floor']:.3g} | " + " | ".join(cells) + f" | {verdict} |")
+        floor = "–" if math.isnan(first["floor"]) else f"{first['floor']:.3g}"
+        print(f"| {metric} | {better} | {floor} | " + " | ".join(cells) + f" | {verdict} |")
     print(
         f"\nn = {int(table.n_replicates.max())} replicates; mean [95% CI]; floor = real train vs real test; "
         "paired t-test p, and adjusted over all ranked metrics (Benjamini-Hochberg)."

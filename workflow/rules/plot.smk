@@ -84,6 +84,7 @@ rule plot_replicate:
     threads: 1
     params:
         models=MODELS,
+        against=config["evaluation"]["against"],
     script:
         "../scripts/plot_figures.py"
 

@@ -70,8 +70,8 @@ def main(
         "gene_mean_variance": lambda: plots.gene_mean_variance(data()[1].x_test, synthetic()),
         "correlation_heatmaps": lambda: plots.correlation_heatmaps(data()[1].x_test, synthetic(), spread()),
         "c2st_roc": lambda: plots.c2st_roc(evaluation()),
-        "dcr_histograms": lambda: plots.dcr_histograms(evaluation()),
-        "de_scatter": lambda: plots.de_scatter(evaluation()),
+        "dcr_histograms": lambda: plots.dcr_histograms(evaluation(), against),
+        "de_scatter": lambda: plots.de_scatter(evaluation(), against),
         "forest_plot": lambda: plots.forest_plot(table(), models, against),
     }
     for name, path in outputs.items():
@@ -85,6 +85,6 @@ if "snakemake" in globals():
         main(
             **{k: (list(v) if k in ("samples", "histories", "details") else v) for k, v in snakemake.input.items() if k != "code"},
             models=snakemake.params.models,
-            against=getattr(snakemake.params, "against", "test"),  # plot_summary only
+            against=snakemake.params.against,
             outputs=dict(snakemake.output.items()),
         )

@@ -54,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
         else:
             write_expression(expr, out)
             write_csv(meta, out.with_name(f"{out.stem}_metadata.csv"))
-    except OSError as e:  # a directory, a missing folder, no permission
+    except OSError as e:  # a directory, a file where a folder should be, no permission
         print(f"error: cannot write {args.out}: {e.strerror or e}", file=sys.stderr)
         return 2
     print(f"wrote {args.n} {generator.kind} samples to {args.out}", file=sys.stderr)

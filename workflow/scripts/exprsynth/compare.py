@@ -147,8 +147,9 @@ def verdict_rst(summary: pd.DataFrame, contenders: tuple[str, str] = ("vae", "ga
     wins = {m: per_metric.index[per_metric["winner"] == m].tolist() for m in contenders}
     unclear = per_metric.index[per_metric["winner"] == "no clear winner"].tolist()
     # Both networks NaN on every replicate: e.g. augmentation_gain on 50 training samples or fewer.
-    both = {a, b} <= set(summary.model)
-    missing = per_metric.index[per_metric["winner"] == ""].tolist() if both else []
+    means = summary.pivot_table(index="metric", columns="model", values="mean", dropna=False, sort=False)
+    both = {a, b} <= set(means.columns)
+    missing = means.index[means[a].isna() & means[b].isna()].tolist() if both else []
     ranked = per_metric.index[per_metric["p_value"].notna()].tolist()
     if against == "train":
         scored = "the training split they were trained on (``evaluation.against: train``, as in the original comparison; privacy metrics mean nothing then)"

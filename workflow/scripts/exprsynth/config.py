@@ -16,8 +16,8 @@ def validate_config(config: dict, schema_path: str | Path) -> dict:
     import jsonschema
 
     schema = yaml.safe_load(Path(schema_path).read_text())
+    _parse_strings(config, schema)  # first: a section given as a string gets its defaults too
     _fill_defaults(config, schema)
-    _parse_strings(config, schema)
     errors = sorted(jsonschema.Draft202012Validator(schema).iter_errors(config), key=_depth)
     if errors:
         raise ConfigError(_describe(errors[0]))
@@ -55,24 +55,47 @@ def validate_config(config: dict, schema_path: str | Path) -> dict:
 
 def _parse_strings(node, schema: dict):
     """Values from the command line (`--config conditional=false`, `gan={"epochs": 4}`,
-    `replicates=[1,3]`) can arrive as strings: where a string is not valid but its YAML
-    reading is, take that. Returns the node, changed in place."""
+    `replicates=[1,3]`) can arrive as strings: read them as the schema expects. Returns the
+    node, changed in place.
+
+    A valid string stays a string (a file called 123.csv), except null or ~ where the
+    schema allows null. Numbers are read as Python reads them, not by YAML 1.1, which takes
+    1e-3 for text, 010 for octal 8 and 1:30 for 90; booleans only as true or false; lists
+    and mappings by YAML.
+    """
     import jsonschema
+
+    def valid(value) -> bool:
+        return jsonschema.Draft202012Validator(schema).is_valid(value)
 
     if isinstance(node, dict):
         for key, sub in schema.get("properties", {}).items():
             if key in node:
                 node[key] = _parse_strings(node[key], sub)
-    elif isinstance(node, list) and isinstance(schema.get("items"), dict):
+        return node
+    if isinstance(node, list) and isinstance(schema.get("items"), dict):
         node[:] = [_parse_strings(item, schema["items"]) for item in node]
-    elif isinstance(node, str) and not jsonschema.Draft202012Validator(schema).is_valid(node):
+        return node
+    if not isinstance(node, str):
+        return node
+    text = node.strip()
+    if text.lower() in ("null", "~") and valid(None):
+        return None
+    if valid(node):
+        return node
+    for read in (int, float, {"true": True, "false": False}.__getitem__):
         try:
-            parsed = yaml.safe_load(node)
+            value = read(text.lower())
+        except (ValueError, KeyError):
+            continue
+        return value if valid(value) else node
+    if text[:1] in ("[", "{"):
+        try:
+            value = yaml.safe_load(text)
         except yaml.YAMLError:
             return node
-        yaml11_bool = isinstance(parsed, bool) and node.strip().lower() not in ("true", "false")  # "yes", "on"
-        if not yaml11_bool and jsonschema.Draft202012Validator(schema).is_valid(parsed):
-            return parsed
+        if isinstance(value, (list, dict)):
+            return _parse_strings(value, schema)
     return node
 
 

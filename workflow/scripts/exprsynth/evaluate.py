@@ -61,7 +61,8 @@ def evaluate(
     v["std_mse"] = M.std_mse(test, synth)
     v["wasserstein"], v["ks_mean"] = M.marginal_distances(test, synth)
     # Epochs without a generator step have no loss (NaN): the last ten that have one.
-    tail = loss_history[np.isfinite(loss_history)][-10:] if loss_history is not None else []
+    losses = np.asarray(loss_history if loss_history is not None else [], dtype=float)
+    tail = losses[np.isfinite(losses)][-10:]
     v["training_stability"] = float(np.var(tail)) if len(tail) > 1 else float("nan")
     v["diversity"] = M.diversity(synth, seed=seed)
     v["log2_var_ratio"] = M.log2_var_ratio(test, synth)
@@ -115,7 +116,8 @@ def evaluate(
         "dcr_test": p.d_test,
     }
     if labelled:
-        details["de_effect_real"] = M.de_effects(test, y_test, positive)
-        details["de_effect_synth"] = M.de_effects(synth, y_synth, positive)
-        details["de_label"] = np.array(str(label_levels[positive] if label_levels else positive))
+        if np.isfinite(v["de_slope"]):  # the DE figure draws only a contrast that exists
+            details["de_effect_real"] = M.de_effects(test, y_test, positive)
+            details["de_effect_synth"] = M.de_effects(synth, y_synth, positive)
+            details["de_label"] = np.array(str(label_levels[positive] if label_levels else positive))
     return Evaluation({m.name: float(v[m.name]) for m in M.METRICS}, details)

@@ -353,7 +353,8 @@ def de_recovery(
     from scipy import stats
 
     positive = y_real.max()
-    if len(np.unique(y_synth)) < 2 or len(np.unique(y_real)) < 2:
+    # Both sets need the contrasted label and another one, or there is no contrast.
+    if not all(0 < np.sum(y == positive) < len(y) for y in (y_real, y_synth)):
         return float("nan"), float("nan")
     rho = stats.spearmanr(t_real, t_synth).statistic
     slope = np.polyfit(de_effects(real, y_real, positive), de_effects(synth, y_synth, positive), 1)[0]

@@ -81,11 +81,13 @@ def roc_curve(truth: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.nda
 def histogram_bins(values: np.ndarray, n_real: int, start: float | None = None) -> np.ndarray:
     """Bin edges over the central 99% of `values`, about sqrt(n_real) of them across it
     (10 to 40): a histogram of the 200 held-out samples in 40 bins is mostly chance.
-    With `start`, the same-width bins reach down to it."""
+    With `start`, the same-width bins reach down to it (at most 200 bins: distances far
+    from 0 and tightly clustered would otherwise ask for thousands)."""
     lo, hi = np.percentile(values, [0.5, 99.5])
     width = (hi - lo) / np.clip(np.sqrt(n_real), 10, 40) or 1.0
     if start is not None:
         lo = min(lo, start)
+        width = max(width, (hi - lo) / 200)
     return lo + width * np.arange(max(1, int(np.ceil((hi - lo) / width - 1e-9))) + 1)
 
 
@@ -227,7 +229,7 @@ def c2st_roc(details: dict[str, dict[str, np.ndarray]]) -> plt.Figure:
     return fig
 
 
-def dcr_histograms(details: dict[str, dict[str, np.ndarray]]) -> plt.Figure:
+def dcr_histograms(details: dict[str, dict[str, np.ndarray]], against: str = "test") -> plt.Figure:
     """Distance from each sample to its closest training record, beside real held-out samples."""
     real = details["real"]["dcr_train"]
     models = [m for m in details if m != "real"]
@@ -240,12 +242,15 @@ def dcr_histograms(details: dict[str, dict[str, np.ndarray]]) -> plt.Figure:
         ax.set(title=_label(model), xlabel="distance to closest training sample")
         ax.legend(frameon=False, fontsize=7)
     axes[0, 0].set_ylabel("density")
-    fig.suptitle("Distance to closest record: mass near 0 means copies of training samples")
+    title = "Distance to closest record: mass near 0 means copies of training samples"
+    if against == "train":  # the real samples are then the training records themselves
+        title += "\n(evaluation.against: train: the held-out samples are training samples, so this means nothing)"
+    fig.suptitle(title)
     fig.tight_layout()
     return fig
 
 
-def de_scatter(details: dict[str, dict[str, np.ndarray]]) -> plt.Figure:
+def de_scatter(details: dict[str, dict[str, np.ndarray]], against: str = "test") -> plt.Figure:
     """Per-gene disease effect (mean difference in the scaled space, what de_slope fits),
     synthetic against real held-out. Effects, not t-statistics: a t-statistic grows with the
     sample size, and the synthetic sets are larger than the held-out one."""
@@ -258,7 +263,8 @@ def de_scatter(details: dict[str, dict[str, np.ndarray]]) -> plt.Figure:
         ax.plot([-lim, lim], [-lim, lim], "k--", lw=0.8, label="y = x")
         slope, intercept = np.polyfit(real, synth, 1)
         ax.plot([-lim, lim], [intercept - slope * lim, intercept + slope * lim], color=_color(model), lw=1, label=f"fit: slope {slope:.2f}")
-        ax.set(title=_label(model), xlabel="effect, real held-out (sd units)", ylabel="effect, synthetic (sd units)")
+        real_set = "real training" if against == "train" else "real held-out"
+        ax.set(title=_label(model), xlabel=f"effect, {real_set} (sd units)", ylabel="effect, synthetic (sd units)")
         ax.legend(frameon=False, fontsize=7, loc="upper left")
     if not models:
         axes[0, 0].text(0.5, 0.5, "no labels: differential expression not assessed", ha="center")

@@ -122,3 +122,12 @@ def test_verdict_says_what_was_scored_and_what_could_not_be():
     assert "Not computed" not in one_side  # the VAE has values: only the GAN's are missing
     single = verdict_rst(summarise(table({"vae": [0.7], "gan": [0.9]}, "c2st_gbt", 0.5)))
     assert "adjusted" not in single  # nothing was tested, so nothing was adjusted
+
+
+def test_intervals_stay_within_what_the_metric_can_take():
+    """Three replicates of a recall near 1: the t-interval would reach past 1."""
+    s = summarise(table({"vae": [1.0, 0.92, 0.99], "gan": [0.5, 0.05, 0.3]}, "recall", 0.95)).set_index("model")
+    assert s.loc["vae", "ci_high"] == 1.0 and 0.85 < s.loc["vae", "ci_low"] < 0.97
+    assert s.loc["gan", "ci_low"] == 0.0 and s.loc["gan", "ci_high"] < 1.0
+    free = summarise(table({"vae": [1.0, 0.92, 0.99], "gan": [0.5, 0.05, 0.3]}, "de_slope", 0.7))
+    assert free.set_index("model").loc["vae", "ci_high"] > 1.0  # a slope has no bound

@@ -59,7 +59,8 @@ def adjust_p_values(p: np.ndarray) -> np.ndarray:
 def summarise(per_replicate: pd.DataFrame, contenders: tuple[str, str] = ("vae", "gan")) -> pd.DataFrame:
     """per_replicate: columns replicate, model, metric, value, floor.
 
-    Returns one row per metric x model: mean, ci_low, ci_high, n_replicates, floor, better,
+    Returns one row per metric x model: mean, ci_low, ci_high (a t-interval, clipped to
+    the values the metric can take), n_replicates, floor, better,
     and per metric the leader between the contenders (better mean over the replicates where
     both have a value), the paired t-test p-value, that p-value adjusted over all ranked
     metrics (Benjamini-Hochberg: 25 metrics tested at once would otherwise name about one
@@ -69,7 +70,7 @@ def summarise(per_replicate: pd.DataFrame, contenders: tuple[str, str] = ("vae",
     rows = []
     for (metric, model), g in per_replicate.groupby(["metric", "model"], sort=False):
         values = g["value"].to_numpy(dtype=float)
-        lo, hi = confidence_interval(values)
+        lo, hi = (float(v) for v in np.clip(confidence_interval(values), *METRIC_BY_NAME[metric].bounds))
         finite = values[np.isfinite(values)]
         rows.append(
             {

@@ -8,6 +8,7 @@ real-vs-real floor a perfect generator would reach.
 
 from __future__ import annotations
 
+import math
 import warnings
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -24,38 +25,46 @@ class Metric:
     group: str  # fidelity, structure, biology, utility, privacy, training
     description: str
     ranked: bool = True  # False: values are not comparable across models (no winner named)
+    # The values the metric can take: confidence intervals are clipped to them (a t-interval
+    # over 3 replicates of an AUROC near 1 would otherwise reach past 1).
+    bounds: tuple[float, float] = (-math.inf, math.inf)
+
+
+POSITIVE = (0.0, math.inf)
+SHARE = (0.0, 1.0)  # shares, AUROCs, KS statistics
+PLUS_MINUS_ONE = (-1.0, 1.0)  # correlations, ARI, differences of AUROCs
 
 
 METRICS = [
-    Metric("mean_mse", "lower", "fidelity", "MSE between per-gene means"),
-    Metric("std_mse", "lower", "fidelity", "MSE between per-gene standard deviations"),
-    Metric("wasserstein", "lower", "fidelity", "mean per-gene 1-Wasserstein distance"),
+    Metric("mean_mse", "lower", "fidelity", "MSE between per-gene means", bounds=POSITIVE),
+    Metric("std_mse", "lower", "fidelity", "MSE between per-gene standard deviations", bounds=POSITIVE),
+    Metric("wasserstein", "lower", "fidelity", "mean per-gene 1-Wasserstein distance", bounds=POSITIVE),
     # Each model's own loss, on its own scale: reported, never ranked across models.
-    Metric("training_stability", "lower", "training", "variance of the loss over the last 10 epochs", ranked=False),
-    Metric("diversity", "closer-to-floor", "fidelity", "mean pairwise distance between samples"),
-    Metric("ks_mean", "lower", "fidelity", "mean per-gene Kolmogorov-Smirnov statistic"),
-    Metric("log2_var_ratio", "lower", "fidelity", "median |log2| per-gene variance ratio"),
-    Metric("zero_fraction_gene", "lower", "fidelity", "mean |difference| of per-gene zero fractions"),
-    Metric("zero_fraction_sample_ks", "lower", "fidelity", "KS statistic of per-sample zero fractions"),
-    Metric("gamma", "higher", "structure", "agreement of gene-gene correlation distances"),
-    Metric("corr_frobenius", "lower", "structure", "relative Frobenius error of the correlation matrix"),
-    Metric("module_ari", "higher", "structure", "recovery of planted co-expression modules (ARI)"),
-    Metric("mmd", "lower", "fidelity", "maximum mean discrepancy, RBF kernel, median bandwidth"),
-    Metric("c2st_gbt", "lower", "fidelity", "AUROC of boosted trees telling synthetic from real"),
-    Metric("c2st_logistic", "lower", "fidelity", "AUROC of logistic regression telling synthetic from real"),
-    Metric("precision", "higher", "fidelity", "k-NN precision: synthetic inside the real manifold"),
-    Metric("recall", "higher", "fidelity", "k-NN recall: real inside the synthetic manifold"),
-    Metric("coverage", "higher", "fidelity", "k-NN coverage of real samples by synthetic ones"),
-    Metric("de_spearman", "higher", "biology", "Spearman of per-gene disease t-statistics"),
+    Metric("training_stability", "lower", "training", "variance of the loss over the last 10 epochs", ranked=False, bounds=POSITIVE),
+    Metric("diversity", "closer-to-floor", "fidelity", "mean pairwise distance between samples", bounds=POSITIVE),
+    Metric("ks_mean", "lower", "fidelity", "mean per-gene Kolmogorov-Smirnov statistic", bounds=SHARE),
+    Metric("log2_var_ratio", "lower", "fidelity", "median |log2| per-gene variance ratio", bounds=POSITIVE),
+    Metric("zero_fraction_gene", "lower", "fidelity", "mean |difference| of per-gene zero fractions", bounds=SHARE),
+    Metric("zero_fraction_sample_ks", "lower", "fidelity", "KS statistic of per-sample zero fractions", bounds=SHARE),
+    Metric("gamma", "higher", "structure", "agreement of gene-gene correlation distances", bounds=PLUS_MINUS_ONE),
+    Metric("corr_frobenius", "lower", "structure", "relative Frobenius error of the correlation matrix", bounds=POSITIVE),
+    Metric("module_ari", "higher", "structure", "recovery of planted co-expression modules (ARI)", bounds=PLUS_MINUS_ONE),
+    Metric("mmd", "lower", "fidelity", "maximum mean discrepancy, RBF kernel, median bandwidth", bounds=POSITIVE),
+    Metric("c2st_gbt", "lower", "fidelity", "AUROC of boosted trees telling synthetic from real", bounds=SHARE),
+    Metric("c2st_logistic", "lower", "fidelity", "AUROC of logistic regression telling synthetic from real", bounds=SHARE),
+    Metric("precision", "higher", "fidelity", "k-NN precision: synthetic inside the real manifold", bounds=SHARE),
+    Metric("recall", "higher", "fidelity", "k-NN recall: real inside the synthetic manifold", bounds=SHARE),
+    Metric("coverage", "higher", "fidelity", "k-NN coverage of real samples by synthetic ones", bounds=SHARE),
+    Metric("de_spearman", "higher", "biology", "Spearman of per-gene disease t-statistics", bounds=PLUS_MINUS_ONE),
     Metric("de_slope", "closer-to-floor", "biology", "slope of synthetic vs real disease effect"),
-    Metric("tstr_auroc", "higher", "utility", "AUROC on real test of a classifier trained on synthetic"),
-    Metric("augmentation_gain", "higher", "utility", "AUROC gain from adding synthetic to 50 real samples"),
+    Metric("tstr_auroc", "higher", "utility", "AUROC on real test of a classifier trained on synthetic", bounds=SHARE),
+    Metric("augmentation_gain", "higher", "utility", "AUROC gain from adding synthetic to 50 real samples", bounds=PLUS_MINUS_ONE),
     # Privacy distances are best at the floor: a generator whose samples sit farther from
     # real records than held-out samples do is off the data, not more private.
-    Metric("dcr_ratio", "closer-to-floor", "privacy", "median distance to closest train / to closest test"),
-    Metric("dcr_share_train", "closer-to-floor", "privacy", "share of samples closer to train than test"),
-    Metric("near_copy_rate", "lower", "privacy", "share of samples nearly identical to a training sample"),
-    Metric("mia_auroc", "closer-to-floor", "privacy", "AUROC of a distance-based membership-inference attack"),
+    Metric("dcr_ratio", "closer-to-floor", "privacy", "median distance to closest train / to closest test", bounds=POSITIVE),
+    Metric("dcr_share_train", "closer-to-floor", "privacy", "share of samples closer to train than test", bounds=SHARE),
+    Metric("near_copy_rate", "lower", "privacy", "share of samples nearly identical to a training sample", bounds=SHARE),
+    Metric("mia_auroc", "closer-to-floor", "privacy", "AUROC of a distance-based membership-inference attack", bounds=SHARE),
 ]
 METRIC_BY_NAME = {m.name: m for m in METRICS}
 

@@ -693,3 +693,19 @@ def test_every_option_trains_on_a_gpu_with_cuda_graphs(kind, options, data):
     if kind == "vae":
         assert_vae_loss_adds_up(history)
     assert np.isfinite(model.sample(10, torch.tensor([0, 1] * 5)).numpy()).all()
+
+
+@pytest.mark.parametrize("kind", ["vae", "gan", "gaussian"])
+def test_unlabelled_draws_keep_the_training_proportions_exactly(kind, data):
+    """Without a label, a conditional model gives the training proportions exactly (here
+    3:1), shuffled, and the same for the same seed."""
+    gen = trained(kind, BASE.get(kind, {}), data)
+    gen.label_counts = [75, 25]
+    meta = gen.generate(1000, seed=3)[1]
+    counts = meta["status"].value_counts()
+    assert counts.loc["0"] == 750 and counts.loc["1"] == 250
+    assert meta["status"].iloc[:500].nunique() == 2  # shuffled, not in blocks
+    assert gen.generate(1000, seed=3)[1].equals(meta)
+    from exprsynth.generator import proportional_counts
+
+    assert proportional_counts([5, 3], 7).tolist() == [4, 3] and proportional_counts([10, 0, 5], 4).tolist() == [3, 0, 1]

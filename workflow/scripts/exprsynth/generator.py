@@ -191,6 +191,14 @@ def fit_model(
     return model.cpu().eval(), architecture, history
 
 
+
+def proportional_counts(counts: list[int], n: int) -> np.ndarray:
+    """n split in the proportions of `counts` (largest remainders): sums to n exactly."""
+    share = np.asarray(counts, dtype=float) / np.sum(counts) * n
+    out = np.floor(share).astype(int)
+    out[np.argsort(out - share, kind="stable")[: n - out.sum()]] += 1
+    return out
+
 @dataclass
 class TrainedGenerator:
     """A fitted generator with everything needed to sample in expression units."""
@@ -215,14 +223,15 @@ class TrainedGenerator:
     ) -> tuple[np.ndarray, np.ndarray | None]:
         """n samples in the scaled space and their label indices (None if unconditional).
 
-        Without a label, a conditional model draws labels in the training proportions.
+        Without a label, a conditional model gives the labels in the training proportions:
+        exactly, up to rounding (largest remainders), in random order. Drawn one by one
+        they would vary by a few percent from run to run.
         """
         rng = np.random.default_rng(seed)
         y = None
         if self.conditional:
             if label is None:
-                p = np.asarray(self.label_counts, dtype=float)
-                y = rng.choice(len(p), size=n, p=p / p.sum())
+                y = rng.permutation(np.repeat(np.arange(len(self.label_counts)), proportional_counts(self.label_counts, n)))
             else:
                 y = np.full(n, self.label_index(label))
         elif label is not None:

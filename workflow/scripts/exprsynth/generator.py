@@ -191,13 +191,13 @@ def fit_model(
     return model.cpu().eval(), architecture, history
 
 
-
 def proportional_counts(counts: list[int], n: int) -> np.ndarray:
     """n split in the proportions of `counts` (largest remainders): sums to n exactly."""
     share = np.asarray(counts, dtype=float) / np.sum(counts) * n
     out = np.floor(share).astype(int)
     out[np.argsort(out - share, kind="stable")[: n - out.sum()]] += 1
     return out
+
 
 @dataclass
 class TrainedGenerator:

@@ -93,10 +93,10 @@ def histogram_bins(values: np.ndarray, n_real: int, start: float | None = None) 
 
 def training_curves(histories: dict[str, pd.DataFrame]) -> plt.Figure:
     """One panel per trained model: its per-epoch loss terms."""
-    trained = {m: h for m, h in histories.items() if len(h) > 1}
-    fig, axes = plt.subplots(1, max(len(trained), 1), figsize=(5.5 * max(len(trained), 1), 4.3), squeeze=False)
     from matplotlib.ticker import MaxNLocator
 
+    trained = {m: h for m, h in histories.items() if len(h) > 1}
+    fig, axes = plt.subplots(1, max(len(trained), 1), figsize=(5.5 * max(len(trained), 1), 4.3), squeeze=False)
     # Terms on another scale than the losses get their own axis: the VAE's KL (a few units
     # beside a reconstruction of hundreds) and the critic's Wasserstein estimate.
     own_axis = {"kl": "KL (per sample)", "wasserstein": "Wasserstein estimate"}

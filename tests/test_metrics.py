@@ -275,3 +275,19 @@ def test_de_details_name_the_contrasted_label(cohort):
     result = evaluate(cohort["train"], cohort["test"], cohort["train"].copy(), y_train=cohort["y_train"],
                       y_test=cohort["y_test"], y_synth=cohort["y_train"], label_levels=levels)
     assert str(result.details["de_label"]) == "disease"
+
+
+def test_synthetic_sets_are_scored_at_the_floors_size(cohort):
+    """The floor scores the training split; a larger synthetic set is scored on a random
+    subset of that size (more samples alone improve W1, KS, Γ, TSTR...), and a smaller one
+    gets no two-sample or k-NN scores (they would shrink the real set and flatter it)."""
+    train, n = cohort["train"], len(cohort["train"])
+    common = dict(y_train=cohort["y_train"], y_test=cohort["y_test"])
+    big = evaluate(train, cohort["test"], np.tile(train, (3, 1)), y_synth=np.tile(cohort["y_train"], 3), **common)
+    assert len(big.details["dcr_train"]) == n  # one distance per scored synthetic sample
+    assert np.isfinite(big.values["precision"]) and np.isfinite(big.values["c2st_gbt"])
+    with pytest.warns(UserWarning, match="fewer than the 300 of the training split"):
+        small = evaluate(train, cohort["test"], train[:50], y_synth=cohort["y_train"][:50], **common)
+    for name in ("c2st_gbt", "c2st_logistic", "precision", "recall", "coverage"):
+        assert np.isnan(small.values[name]), name
+    assert np.isfinite(small.values["gamma"]) and len(small.details["c2st_scores"]) == 0

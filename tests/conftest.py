@@ -34,7 +34,7 @@ TINY_CONFIG = {
         "generator_hidden": [16, 16],
         "discriminator_hidden": [16, 16],
     },
-    "generate": {"n_samples": 60},
+    "generate": {"n_samples": 96},  # the training split's size: what evaluation scores
 }
 
 

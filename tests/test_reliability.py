@@ -70,4 +70,4 @@ def test_killed_training_leaves_nothing_complete_and_a_rerun_finishes(tmp_path):
     run_snakemake(tmp_path, "--unlock")  # a SIGKILLed snakemake leaves its lock behind
     run_snakemake(tmp_path, "--cores", "2", "--rerun-incomplete", "results/samples/vae/rep0.csv")
     samples = pd.read_csv(tmp_path / "results/samples/vae/rep0.csv", index_col=0)
-    assert samples.shape == (60, TINY_CONFIG["simulate"]["n_genes"])
+    assert samples.shape == (TINY_CONFIG["generate"]["n_samples"], TINY_CONFIG["simulate"]["n_genes"])

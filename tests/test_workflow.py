@@ -34,7 +34,7 @@ def test_every_output_exists_and_is_sane(tiny_run):
         assert (r / f"models/{model}/rep0/{CHECKPOINT_FILE[model]}").exists()
         history = pd.read_csv(r / f"models/{model}/rep0/history.csv")
         samples = pd.read_csv(r / f"samples/{model}/rep0.csv", index_col=0)
-        assert samples.shape == (96, g) and list(samples.columns) == list(expr.columns)
+        assert samples.shape == (TINY_CONFIG["generate"]["n_samples"], g) and list(samples.columns) == list(expr.columns)
         assert np.isfinite(samples.to_numpy()).all() and (samples.to_numpy() >= 0).all()
         sample_meta = pd.read_csv(r / f"samples/{model}/rep0_metadata.csv")
         assert set(sample_meta["disease_status"]) <= {0, 1} and (sample_meta["source"] == model).all()

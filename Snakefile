@@ -7,18 +7,7 @@ configfile: "config.yaml"
 
 
 include: "workflow/rules/common.smk"
-
-
-# The expression data: simulated (the default) or the user's own file (docs/own-data.md).
-if config["data"]["source"] == "simulate":
-
-    include: "workflow/rules/simulate.smk"
-
-else:
-
-    include: "workflow/rules/data.smk"
-
-
+include: "workflow/rules/data.smk"
 include: "workflow/rules/preprocess.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/generate.smk"

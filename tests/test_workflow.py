@@ -29,7 +29,7 @@ def test_every_output_exists_and_is_sane(tiny_run):
     test_share = labels[split.split.to_numpy() == "test"].mean()
     assert abs(test_share - labels.mean()) < 0.05  # stratified
 
-    assert (r / "scaler/rep0/scaler.pkl").stat().st_size > 0
+    assert (r / "scaler/rep0/scaler.json").stat().st_size > 0
     for model in MODELS:
         assert (r / f"models/{model}/rep0/{CHECKPOINT_FILE[model]}").exists()
         history = pd.read_csv(r / f"models/{model}/rep0/history.csv")

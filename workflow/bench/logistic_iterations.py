@@ -41,7 +41,7 @@ def main(argv=None) -> None:
     config = workdir / "config.yaml"
     label = (yaml.safe_load(config.read_text()) if config.exists() else {}).get("label_column", "disease_status")
     results, rep, model = workdir / "results", args.rep, args.model
-    fitted = read_scaler(results / f"scaler/rep{rep}/scaler.pkl")
+    fitted = read_scaler(results / f"scaler/rep{rep}/scaler.json")
     data = split_data(
         read_expression(results / "data/gene_expression_data.npz"),
         read_table(results / "data/sample_metadata.csv"),

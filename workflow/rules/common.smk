@@ -1,29 +1,54 @@
+# Everything the rules decide from the config, in one place: validation, the data source,
+# input and output choices, the generators from the registry. The Snakefile holds none.
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(workflow.basedir) / "workflow" / "scripts"))
+from exprsynth.code import module_closure  # noqa: E402
 from exprsynth.config import ConfigError, validate_config  # noqa: E402
-from exprsynth.generator import CHECKPOINT_FILE, NETWORKS  # noqa: E402
+from exprsynth.io.checks import InputError  # noqa: E402
+from exprsynth.io.user_data import check_data_config  # noqa: E402
+from exprsynth.models import GENERATORS, NETWORKS, REFERENCES  # noqa: E402
 
-try:
-    validate_config(
-        config, Path(workflow.basedir) / "workflow/schemas/config.schema.yaml"
-    )
-except ConfigError as e:
-    # One line naming key and value, instead of a traceback, and before any job runs.
-    print(f"Error: {e}", file=sys.stderr)
-    sys.exit(1)
+
+def checked_config(config):
+    """The config with the schema's defaults, checked before any job runs: a wrong key,
+    value or data path is one line naming it, not a traceback."""
+    try:
+        validate_config(config)
+        if config["data"]["source"] != "simulate":
+            check_data_config(config["data"])
+    except (ConfigError, InputError) as e:
+        print(f"Error: {e}", file=sys.stderr)
+        sys.exit(1)
+    return config
+
+
+checked_config(config)
+DATA = config["data"]
+# The only place data.source is read: None for the simulated cohort.
+USER_DATA = None if DATA["source"] == "simulate" else DATA["source"]
+MODELS = config["models"]
+REPS = config["replicates"]
+SCRIPTS = Path(workflow.basedir) / "workflow" / "scripts"
+FIGURES = [
+    "training_curves",
+    "pca_comparison",
+    "distribution_comparison",
+    "comparison_summary",
+    "gene_mean_variance",
+    "correlation_heatmaps",
+    "c2st_roc",
+    "dcr_histograms",
+    "de_scatter",
+    "forest_plot",
+]
 
 # The report's first page is the verdict once compare_models has written it.
 VERDICT = Path("results/verdict.rst").resolve()
 
 
 report: str(VERDICT) if VERDICT.exists() else "../report/workflow.rst"
-
-
-MODELS = config["models"]
-REPS = config["replicates"]
-PACKAGE = Path(workflow.basedir) / "workflow" / "scripts" / "exprsynth"
 
 
 # Cheap steps run on the submitting node under a cluster executor: no queueing round trip.
@@ -38,14 +63,52 @@ wildcard_constraints:
     rep=r"\d+",
 
 
-def package_files(*modules):
-    """Package modules a rule's script imports: inputs, so editing one reruns the rule."""
-    return [str(PACKAGE / m) for m in ("__init__.py", *modules)]
+def code(script):
+    """A rule's code inputs: every package module its script reaches, so editing one
+    reruns exactly the rules that run it."""
+    return [str(p) for p in module_closure(SCRIPTS / script)]
 
 
-def checkpoint(wildcards):
-    """A network's checkpoint is a torch archive, a reference generator's an .npz file."""
-    return f"results/models/{wildcards.model}/rep{wildcards.rep}/{CHECKPOINT_FILE[wildcards.model]}"
+def generator_code(script):
+    """As `code`, for a job that builds one generator: the other generators' modules
+    are not its inputs (editing the GAN leaves the VAE's jobs alone)."""
+    return lambda wildcards: [
+        str(p) for p in module_closure(SCRIPTS / script, wildcards.model)
+    ]
+
+
+def data_inputs(wildcards):
+    """The user's files; the simulated cohort has none."""
+    if USER_DATA is None:
+        return {}
+    return {"source": USER_DATA, "source_metadata": DATA["metadata"] or []}
+
+
+def data_settings(wildcards):
+    """The config the data step reads: editing the simulator's settings does not rerun
+    the preparation of a user's file, nor the other way round. The user's data are
+    checked against the label, the transform and the split they will meet."""
+    if USER_DATA is None:
+        return {"simulate": config["simulate"]}
+    return {
+        "data": DATA,
+        "label_column": config["label_column"],
+        "transform": config["scaler"]["transform"],
+        "test_fraction": config["split"]["test_fraction"],
+    }
+
+
+def h5ad_outputs():
+    """Samples are also written as .h5ad when the input was .h5ad (docs/own-data.md)."""
+    from exprsynth.io.user_data import data_format
+
+    if USER_DATA is not None and data_format(USER_DATA, DATA["format"]) == "h5ad":
+        return {"h5ad": "results/samples/{model}/rep{rep}.h5ad"}
+    return {}
+
+
+def checkpoint_path(wildcards):
+    return f"results/models/{wildcards.model}/rep{wildcards.rep}/{GENERATORS[wildcards.model].checkpoint_file}"
 
 
 def replicate_seed(wildcards):
@@ -54,11 +117,13 @@ def replicate_seed(wildcards):
 
 def model_params(wildcards):
     """Only the model's own section: editing the VAE's settings leaves the GAN's jobs alone."""
-    return config.get(wildcards.model, {})
+    return config[wildcards.model]
 
 
 def training_gpus(wildcards):
-    return 0 if config["device"] == "cpu" else 1
+    """A GPU is requested (from a cluster, say) only where the config asks for one:
+    device: auto uses one when the job finds it, and must not wait for one in a queue."""
+    return 1 if config["device"] == "cuda" and wildcards.model in NETWORKS else 0
 
 
 def network_setting(key, reference_value):
@@ -69,9 +134,16 @@ def network_setting(key, reference_value):
     )
 
 
+def cuda_graphs_setting(wildcards):
+    """Without a GPU it does nothing: device: cpu fixes it, so editing it reruns nothing."""
+    if config["device"] == "cpu" or wildcards.model not in NETWORKS:
+        return False
+    return config["cuda_graphs"]
+
+
 def all_targets():
     return [
         "results/comparison_results.csv",
         "results/comparison_results_per_replicate.csv",
-        *FIGURES,
+        *expand("results/figures/{name}.png", name=FIGURES),
     ]

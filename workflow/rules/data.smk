@@ -1,20 +1,9 @@
-# The user's own expression data (config data.source is a file): checked and written as
-# the same files simulate_expression writes, so every later rule is unchanged.
-from exprsynth.io import InputError, check_data_config  # noqa: E402
-
-try:
-    # A missing file or an inconsistent data section fails here, before any job runs.
-    check_data_config(config["data"])
-except InputError as e:
-    print(f"Error: {e}", file=sys.stderr)
-    sys.exit(1)
-
-
+# The expression data: the simulated cohort (data.source: simulate) or the user's own file,
+# checked and written as the same four files, so every later rule is the same either way.
 rule prepare_data:
     input:
-        source=config["data"]["source"],
-        source_metadata=config["data"]["metadata"] or [],
-        code=package_files("io.py", "preprocess.py"),
+        unpack(data_inputs),
+        code=code("prepare_data.py"),
     output:
         expression="results/data/gene_expression_data.csv",
         matrix="results/data/gene_expression_data.npz",
@@ -28,9 +17,6 @@ rule prepare_data:
         "../../envs/data.yaml"
     threads: 1
     params:
-        data=config["data"],
-        label_column=config["label_column"],
-        transform=config["scaler"]["transform"],
-        test_fraction=config["split"]["test_fraction"],
+        settings=data_settings,
     script:
         "../scripts/prepare_data.py"

@@ -1,14 +1,11 @@
-EVALUATION_CODE = package_files("evaluate.py", "metrics.py", "preprocess.py", "io.py")
-
-
 rule evaluate_floor:
     input:
         expression="results/data/gene_expression_data.npz",
         metadata="results/data/sample_metadata.csv",
         modules="results/data/gene_modules.csv",
         split="results/split/rep{rep}.tsv",
-        scaler="results/scaler/rep{rep}/scaler.pkl",
-        code=EVALUATION_CODE,
+        scaler="results/scaler/rep{rep}/scaler.json",
+        code=code("evaluate_model.py"),
     output:
         metrics="results/metrics/real/rep{rep}.csv",
         details="results/metrics/real/rep{rep}_details.npz",
@@ -34,12 +31,12 @@ rule evaluate_model:
         metadata="results/data/sample_metadata.csv",
         modules="results/data/gene_modules.csv",
         split="results/split/rep{rep}.tsv",
-        scaler="results/scaler/rep{rep}/scaler.pkl",
+        scaler="results/scaler/rep{rep}/scaler.json",
         samples="results/samples/{model}/rep{rep}.npz",
         samples_metadata="results/samples/{model}/rep{rep}_metadata.csv",
         history="results/models/{model}/rep{rep}/history.csv",
         floor="results/metrics/real/rep{rep}.csv",
-        code=EVALUATION_CODE,
+        code=code("evaluate_model.py"),
     output:
         metrics="results/metrics/{model}/rep{rep}.csv",
         details="results/metrics/{model}/rep{rep}_details.npz",
@@ -62,7 +59,7 @@ rule evaluate_model:
 rule compare_models:
     input:
         metrics=expand("results/metrics/{model}/rep{rep}.csv", model=MODELS, rep=REPS),
-        code=package_files("compare.py", "metrics.py", "preprocess.py", "io.py"),
+        code=code("compare_models.py"),
     output:
         summary=report(
             "results/comparison_results.csv",

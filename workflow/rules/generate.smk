@@ -1,29 +1,10 @@
-from exprsynth.io import data_format  # noqa: E402
-
-# Samples are also written as .h5ad when the input was .h5ad (docs/own-data.md).
-H5AD_SAMPLES = config["data"]["source"] != "simulate" and (
-    data_format(config["data"]["source"], config["data"]["format"]) == "h5ad"
-)
-SAMPLE_OUTPUTS = (
-    {"h5ad": "results/samples/{model}/rep{rep}.h5ad"} if H5AD_SAMPLES else {}
-)
-
-
 rule generate_samples:
     input:
-        model=checkpoint,
+        model=checkpoint_path,
         expression="results/data/gene_expression_data.npz",
-        code=package_files(
-            "generator.py",
-            "vae.py",
-            "gan.py",
-            "reference.py",
-            "layers.py",
-            "preprocess.py",
-            "io.py",
-        ),
+        code=generator_code("generate_samples.py"),
     output:
-        **SAMPLE_OUTPUTS,
+        **h5ad_outputs(),
         samples="results/samples/{model}/rep{rep}.csv",
         matrix="results/samples/{model}/rep{rep}.npz",
         metadata="results/samples/{model}/rep{rep}_metadata.csv",

@@ -1,27 +1,10 @@
-FIGURES = expand(
-    "results/figures/{name}.png",
-    name=[
-        "training_curves",
-        "pca_comparison",
-        "distribution_comparison",
-        "comparison_summary",
-        "gene_mean_variance",
-        "correlation_heatmaps",
-        "c2st_roc",
-        "dcr_histograms",
-        "de_scatter",
-        "forest_plot",
-    ],
-)
-
-
 # Figures of the first replicate: they need only its samples and evaluation details, so
 # they are drawn while the other replicates are still evaluated.
 rule plot_replicate:
     input:
         expression="results/data/gene_expression_data.npz",
         split=f"results/split/rep{REPS[0]}.tsv",
-        scaler=f"results/scaler/rep{REPS[0]}/scaler.pkl",
+        scaler=f"results/scaler/rep{REPS[0]}/scaler.json",
         samples=expand(
             "results/samples/{model}/rep{rep}.npz", model=MODELS, rep=REPS[0]
         ),
@@ -33,7 +16,7 @@ rule plot_replicate:
             model=["real", *MODELS],
             rep=REPS[0],
         ),
-        code=package_files("plots.py", "metrics.py", "preprocess.py", "io.py"),
+        code=code("plot_figures.py"),
     output:
         training_curves=report(
             "results/figures/training_curves.png",
@@ -93,7 +76,7 @@ rule plot_replicate:
 rule plot_summary:
     input:
         summary="results/comparison_results.csv",
-        code=package_files("plots.py", "metrics.py", "preprocess.py", "io.py"),
+        code=code("plot_figures.py"),
     output:
         comparison_summary=report(
             "results/figures/comparison_summary.png",

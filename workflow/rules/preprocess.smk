@@ -2,7 +2,7 @@ rule split_samples:
     input:
         expression="results/data/gene_expression_data.npz",
         metadata="results/data/sample_metadata.csv",
-        code=package_files("preprocess.py", "io.py"),
+        code=code("split_samples.py"),
     output:
         split="results/split/rep{rep}.tsv",
     log:
@@ -23,9 +23,9 @@ rule fit_scaler:
     input:
         expression="results/data/gene_expression_data.npz",
         split="results/split/rep{rep}.tsv",
-        code=package_files("preprocess.py", "io.py"),
+        code=code("fit_scaler.py"),
     output:
-        scaler="results/scaler/rep{rep}/scaler.pkl",
+        scaler="results/scaler/rep{rep}/scaler.json",
     log:
         "logs/fit_scaler/rep{rep}.log",
     benchmark:

@@ -2,7 +2,7 @@ TRAINING_INPUTS = {
     "expression": "results/data/gene_expression_data.npz",
     "metadata": "results/data/sample_metadata.csv",
     "split": "results/split/rep{rep}.tsv",
-    "scaler": "results/scaler/rep{rep}/scaler.pkl",
+    "scaler": "results/scaler/rep{rep}/scaler.json",
 }
 
 
@@ -10,16 +10,7 @@ TRAINING_INPUTS = {
 rule train_model:
     input:
         **TRAINING_INPUTS,
-        code=package_files(
-            "generator.py",
-            "training.py",
-            "vae.py",
-            "gan.py",
-            "layers.py",
-            "reference.py",
-            "preprocess.py",
-            "io.py",
-        ),
+        code=generator_code("train_model.py"),
     output:
         model="results/models/{model}/rep{rep}/checkpoint.pt",
         history="results/models/{model}/rep{rep}/history.csv",
@@ -28,7 +19,7 @@ rule train_model:
     benchmark:
         "benchmarks/train_model/{model}/rep{rep}.tsv"
     wildcard_constraints:
-        model="vae|gan",
+        model="|".join(NETWORKS),
     priority: 10
     conda:
         "../../envs/torch.yaml"
@@ -42,12 +33,7 @@ rule train_model:
         label_column=config["label_column"],
         conditional=config["conditional"],
         device=network_setting("device", "cpu"),
-        # Without a GPU it does nothing: device: cpu fixes it, so editing it reruns nothing.
-        cuda_graphs=(
-            network_setting("cuda_graphs", False)
-            if config["device"] != "cpu"
-            else False
-        ),
+        cuda_graphs=cuda_graphs_setting,
         seed=replicate_seed,
     script:
         "../scripts/train_model.py"
@@ -55,9 +41,6 @@ rule train_model:
 
 # The reference generators: numpy only, a fraction of a second at the default size.
 use rule train_model as fit_reference with:
-    input:
-        **TRAINING_INPUTS,
-        code=package_files("generator.py", "reference.py", "preprocess.py", "io.py"),
     output:
         model="results/models/{model}/rep{rep}/checkpoint.npz",
         history="results/models/{model}/rep{rep}/history.csv",
@@ -66,7 +49,7 @@ use rule train_model as fit_reference with:
     benchmark:
         "benchmarks/fit_reference/{model}/rep{rep}.tsv"
     wildcard_constraints:
-        model="gaussian|independent",
+        model="|".join(REFERENCES),
     priority: 0
     conda:
         "../../envs/data.yaml"

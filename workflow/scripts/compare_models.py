@@ -5,8 +5,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from exprsynth.compare import summarise, verdict_rst
-from exprsynth.io import atomic_path, read_table, write_csv
+from exprsynth.evaluation.compare import summarise
+from exprsynth.io.files import atomic_path, read_table, write_csv
+from exprsynth.reporting.verdict import verdict_rst
 
 
 def main(*, metrics: list[str], summary: str, per_replicate: str, verdict: str, against: str = "test") -> None:

@@ -11,17 +11,9 @@ import sys
 import sklearn.ensemble  # noqa: F401
 from threadpoolctl import threadpool_limits
 
-from exprsynth.evaluate import evaluate
-from exprsynth.io import (
-    encode_labels,
-    read_expression,
-    read_scaler,
-    read_table,
-    read_values,
-    write_csv,
-    write_npz,
-)
-from exprsynth.preprocess import split_data, zero_values
+from exprsynth.data.preprocess import encode_labels, split_data, zero_values
+from exprsynth.evaluation.evaluate import evaluate
+from exprsynth.io.files import read_expression, read_scaler, read_table, read_values, write_csv, write_npz
 
 
 def main(

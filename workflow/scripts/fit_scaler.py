@@ -2,8 +2,8 @@
 
 import sys
 
-from exprsynth.io import read_expression, read_table, write_scaler
-from exprsynth.preprocess import Scaler
+from exprsynth.data.preprocess import Scaler
+from exprsynth.io.files import read_expression, read_table, write_scaler
 
 
 def main(*, expression: str, split: str, scaler: str, transform: str) -> None:

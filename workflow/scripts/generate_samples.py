@@ -8,8 +8,10 @@ import sys
 
 from threadpoolctl import threadpool_limits
 
-from exprsynth.generator import NETWORKS, load_generator
-from exprsynth.io import read_sample_ids, write_csv, write_expression, write_h5ad
+from exprsynth.io.checkpoint import load_generator
+from exprsynth.io.files import read_sample_ids, write_csv, write_expression
+from exprsynth.io.h5ad import write_h5ad
+from exprsynth.models import GENERATORS
 
 
 def main(
@@ -25,7 +27,7 @@ def main(
     threads: int = 1,
 ) -> None:
     generator = load_generator(model)
-    if generator.kind in NETWORKS:
+    if GENERATORS[generator.kind].network:
         import torch
 
         torch.set_num_threads(threads)

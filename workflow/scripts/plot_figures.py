@@ -10,10 +10,10 @@ from functools import cache
 
 from threadpoolctl import threadpool_limits
 
-from exprsynth import plots
-from exprsynth.io import read_expression, read_npz, read_scaler, read_table, read_values
-from exprsynth.metrics import subsample
-from exprsynth.preprocess import split_data
+from exprsynth.data.preprocess import split_data
+from exprsynth.evaluation.metrics import subsample
+from exprsynth.io.files import atomic_path, read_expression, read_npz, read_scaler, read_table, read_values
+from exprsynth.reporting import plots
 
 # Synthetic samples per model that the figures draw from (the default cohort has 1,000).
 FIGURE_ROWS = 2000
@@ -75,7 +75,8 @@ def main(
         "forest_plot": lambda: plots.forest_plot(table(), models, against),
     }
     for name, path in outputs.items():
-        plots.save(figures[name](), path)
+        with atomic_path(path) as tmp:  # a killed job leaves no truncated PNG
+            plots.save(figures[name](), tmp)
     print(f"wrote {len(outputs)} figures", file=sys.stderr)
 
 

@@ -1,28 +1,30 @@
-"""Rule prepare_data: the user's expression data, checked, written as the simulator's tables.
+"""Rule prepare_data: the expression data, simulated or the user's, written as four tables.
 
 Every later rule reads the same files whether the data were simulated or not. Any
-problem with the input stops the workflow here, before a split or a training job starts:
-one line (file, row/column or key, what to do) in the log and on stderr, nothing written.
+problem with a user's input stops the workflow here, before a split or a training job
+starts: one line (file, row/column or key, what to do) in the log and on stderr, nothing
+written.
 """
 
 import sys
 
-from exprsynth.io import InputError, check_data_config, load_user_data, write_csv, write_expression
+from threadpoolctl import threadpool_limits
+
+from exprsynth.io.checks import InputError
+from exprsynth.io.files import write_csv, write_expression
 
 
-def main(
-    *,
-    source: str,
-    source_metadata: str | None,
-    expression: str,
-    matrix: str,
-    metadata: str,
-    modules: str,
-    data: dict,
-    label_column: str,
-    transform: str,
-    test_fraction: float,
-) -> None:
+def simulate(settings: dict):
+    from exprsynth.data.simulate import simulate_cohort
+
+    cohort = simulate_cohort(**{k: tuple(v) if isinstance(v, list) else v for k, v in settings.items()})
+    print(f"simulated cohort, prevalence {cohort.metadata['disease_status'].mean():.2f}", file=sys.stderr)
+    return cohort
+
+
+def load(source: str, source_metadata: str | None, data: dict, label_column: str, transform: str, test_fraction: float):
+    from exprsynth.io.user_data import check_data_config, load_user_data
+
     check_data_config(data)
     loaded = load_user_data(
         source,
@@ -37,24 +39,34 @@ def main(
     )
     for note in loaded.notes:
         print(note, file=sys.stderr)
-    write_expression(loaded.expression, expression, matrix=matrix)
-    write_csv(loaded.metadata, metadata)
-    write_csv(loaded.modules, modules)
-    n, g = loaded.expression.shape
     classes = loaded.metadata[label_column].value_counts().to_dict() if label_column else {}
-    print(f"{source}: {n} samples x {g} genes; label counts {classes}", file=sys.stderr)
+    print(f"{source}: label counts {classes}", file=sys.stderr)
+    return loaded
+
+
+def main(*, expression: str, matrix: str, metadata: str, modules: str, settings: dict, source=None, source_metadata=None) -> None:
+    if "simulate" in settings:
+        tables = simulate(settings["simulate"])
+    else:
+        tables = load(source, source_metadata or None, **settings)
+    write_expression(tables.expression, expression, matrix=matrix)
+    write_csv(tables.metadata, metadata)
+    write_csv(tables.modules, modules)
+    n, g = tables.expression.shape
+    print(f"wrote {n} samples x {g} genes", file=sys.stderr)
 
 
 if "snakemake" in globals():
     log = open(snakemake.log[0], "w", buffering=1)
     sys.stderr = log
     try:
-        main(
-            source=snakemake.input.source,
-            source_metadata=snakemake.input.source_metadata or None,
-            **snakemake.output,
-            **snakemake.params,
-        )
+        with threadpool_limits(snakemake.threads):  # numpy's BLAS (the simulator's module activities)
+            main(
+                source=snakemake.input.get("source"),
+                source_metadata=snakemake.input.get("source_metadata"),
+                settings=snakemake.params.settings,
+                **snakemake.output,
+            )
     except InputError as e:
         # One line, in the log and where the user is looking, instead of a traceback.
         print(f"Error: {e}", file=log)

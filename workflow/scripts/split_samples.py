@@ -2,8 +2,8 @@
 
 import sys
 
-from exprsynth.io import read_sample_ids, read_table, write_csv
-from exprsynth.preprocess import split_samples
+from exprsynth.data.preprocess import split_samples
+from exprsynth.io.files import read_sample_ids, read_table, write_csv
 
 
 def main(*, expression: str, metadata: str, split: str, test_fraction: float, label_column: str, seed: int) -> None:

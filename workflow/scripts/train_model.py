@@ -5,18 +5,12 @@ import time
 
 from threadpoolctl import threadpool_limits
 
-from exprsynth.generator import (
-    NETWORKS,
-    ZERO_INFLATION_THRESHOLD,
-    TrainedGenerator,
-    TrainingError,
-    fit_model,
-    package_versions,
-    resolve_device,
-    zero_fraction,
-)
-from exprsynth.io import read_expression, read_scaler, read_table, write_csv
-from exprsynth.preprocess import split_data, zero_values
+from exprsynth.data.preprocess import split_data, zero_values
+from exprsynth.io.checkpoint import package_versions, save_checkpoint
+from exprsynth.io.files import read_expression, read_scaler, read_table, write_csv
+from exprsynth.models import GENERATORS
+from exprsynth.models.base import ZERO_INFLATION_THRESHOLD, TrainingError, resolve_device, zero_fraction
+from exprsynth.models.trained import TrainedGenerator
 
 
 def main(
@@ -36,7 +30,8 @@ def main(
     seed: int,
     threads: int = 1,
 ) -> None:
-    if model in NETWORKS:
+    network = GENERATORS[model].network
+    if network:
         import torch
 
         torch.set_num_threads(threads)
@@ -54,32 +49,30 @@ def main(
     n_labels = len(data.label_levels)
     zero_value = zero_values(fitted_scaler, len(data.genes))
     zeros = zero_fraction(data.x_train, zero_value)
+    generator = GENERATORS[model].build(len(data.genes), n_labels, hparams)
     start = time.perf_counter()
-    net, architecture, hist = fit_model(
-        model,
+    hist = generator.fit(
         data.x_train,
         data.y_train,
-        n_labels,
-        hparams,
         seed=seed,
+        zero_value=zero_value,
         device=device,
         cuda_graphs=cuda_graphs,
-        zero_value=zero_value,
+        progress=True,
     )
     seconds = time.perf_counter() - start
     print(f"{model}: trained in {seconds:.1f} s on {len(data.x_train)} samples ({device})", file=sys.stderr)
-    if "zero_inflation" in architecture:
+    if "zero_inflation" in generator.fitted:
         print(
-            f"{model}: zero inflation {'on' if architecture['zero_inflation'] else 'off'} "
-            f"(zero_inflation: {hparams.get('zero_inflation', 'auto')}; {zeros:.1%} of training "
+            f"{model}: zero inflation {'on' if generator.fitted['zero_inflation'] else 'off'} "
+            f"(zero_inflation: {hparams['zero_inflation']}; {zeros:.1%} of training "
             f"values are zeros, auto threshold {ZERO_INFLATION_THRESHOLD:.0%})",
             file=sys.stderr,
         )
     counts = [int((data.y_train == k).sum()) for k in range(n_labels)]
     trained = TrainedGenerator(
         kind=model,
-        model=net,
-        architecture=architecture,
+        generator=generator,
         scaler=fitted_scaler,
         genes=data.genes,
         label_column=label_column if n_labels else None,
@@ -91,11 +84,10 @@ def main(
             "device": device,
             "training_seconds": seconds,
             "zero_fraction_train": zeros,
-            "hparams": {k: v for k, v in hparams.items() if v is not None},
-            "versions": package_versions(torch_used=model in NETWORKS),
+            "versions": package_versions(torch_used=network),
         },
     )
-    trained.save(checkpoint)
+    save_checkpoint(trained, checkpoint)
     write_csv(hist, history)
 
 

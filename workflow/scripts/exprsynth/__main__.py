@@ -39,8 +39,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.n < 1:
         parser.error(f"--n must be at least 1, got {args.n}")
 
-    from .generator import load_generator
-    from .io import write_csv, write_expression, write_h5ad
+    from .io.checkpoint import load_generator
+    from .io.files import write_csv, write_expression
+    from .io.h5ad import write_h5ad
 
     try:
         generator = load_generator(args.checkpoint)

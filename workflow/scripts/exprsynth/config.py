@@ -1,4 +1,8 @@
-"""Config validation with one-line messages, and the defaults the schema declares."""
+"""Config validation with one-line messages, and the defaults the schema declares.
+
+The schema (workflow/schemas/config.schema.yaml) is the only place a default lives; the
+generator names it accepts come from the registry (`exprsynth.models.GENERATORS`).
+"""
 
 from __future__ import annotations
 
@@ -6,16 +10,34 @@ from pathlib import Path
 
 import yaml
 
+from .models import GENERATORS
+
+SCHEMA = Path(__file__).resolve().parents[2] / "schemas" / "config.schema.yaml"
+
 
 class ConfigError(ValueError):
     """A config value the workflow cannot run with; the message names key and value."""
 
 
-def validate_config(config: dict, schema_path: str | Path) -> dict:
+def load_schema(path: str | Path = SCHEMA) -> dict:
+    schema = yaml.safe_load(Path(path).read_text())
+    schema["properties"]["models"]["items"]["enum"] = list(GENERATORS)
+    return schema
+
+
+def model_settings(kind: str, overrides: dict | None = None) -> dict:
+    """A generator's complete config section: the schema's defaults, then `overrides`,
+    checked as the workflow checks them. What the workflow builds from the same values."""
+    if kind not in GENERATORS:
+        raise ConfigError(f"unknown generator {kind!r}; known: {', '.join(GENERATORS)}")
+    return validate_config({kind: dict(overrides or {})})[kind]
+
+
+def validate_config(config: dict, schema_path: str | Path = SCHEMA) -> dict:
     """Fill in defaults from the schema, then check; raise ConfigError on the first problem."""
     import jsonschema
 
-    schema = yaml.safe_load(Path(schema_path).read_text())
+    schema = load_schema(schema_path)
     _parse_strings(config, schema)  # first: a section given as a string gets its defaults too
     _fill_defaults(config, schema)
     errors = sorted(jsonschema.Draft202012Validator(schema).iter_errors(config), key=_depth)
@@ -29,7 +51,7 @@ def validate_config(config: dict, schema_path: str | Path) -> dict:
         )
     label = config["label_column"]
     if config["data"]["source"] == "simulate" and label:
-        from .simulate import LABEL_COLUMNS
+        from .data.simulate import LABEL_COLUMNS
 
         if label not in LABEL_COLUMNS:
             raise ConfigError(

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .preprocess import ZERO_TOLERANCE, is_zero
+from ..data.preprocess import ZERO_TOLERANCE, is_zero
 
 
 @dataclass(frozen=True)

@@ -38,3 +38,20 @@ def with_labels(x: torch.Tensor, y: torch.Tensor | None, n_labels: int) -> torch
     if y is None:
         raise ValueError("this model is conditional: pass a label for every row")
     return torch.cat([x, F.one_hot(y, n_labels).to(x.dtype)], dim=1)
+
+
+def register_zero_value(module: nn.Module, zero_value, n_genes: int) -> None:
+    """The per-gene zero value as a buffer; not in the state dict (the architecture holds it)."""
+    if zero_value is None or len(zero_value) != n_genes:
+        raise ValueError(f"zero_inflation needs a zero_value for each of the {n_genes} genes")
+    module.register_buffer(
+        "zero_value", torch.as_tensor(zero_value, dtype=torch.float32), persistent=False
+    )
+
+
+@torch.no_grad()
+def init_zero_logit(layer: nn.Linear, rate: torch.Tensor) -> None:
+    """Bias = logit of the per-gene zero rate (kept inside [0.01, 0.99]), so the zero head
+    starts at the data's rates instead of 50%; training refines it per sample."""
+    rate = torch.as_tensor(rate, dtype=layer.bias.dtype, device=layer.bias.device)
+    layer.bias.copy_(torch.logit(rate.clamp(0.01, 0.99)))

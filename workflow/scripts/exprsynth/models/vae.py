@@ -1,6 +1,6 @@
-"""Variational autoencoder for scaled expression profiles (SPEC §3).
+"""The VAE: its torch module (networks, loss, sampling) and its generator (settings, training).
 
-Module only: networks, loss and sampling. Training lives in `training.py`.
+The training loop lives in `training.py`.
 """
 
 from __future__ import annotations
@@ -12,8 +12,10 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .layers import mlp, with_labels
-from .preprocess import ZERO_TOLERANCE
+from ..data.preprocess import ZERO_TOLERANCE
+from .layers import mlp, register_zero_value, init_zero_logit, with_labels
+from .network import NetworkGenerator
+from .training import train_vae
 
 
 @dataclass
@@ -187,18 +189,28 @@ class VAE(nn.Module):
         return int((mu.var(dim=0) > threshold).sum())
 
 
-def register_zero_value(module: nn.Module, zero_value, n_genes: int) -> None:
-    """The per-gene zero value as a buffer; not in the state dict (the architecture holds it)."""
-    if zero_value is None or len(zero_value) != n_genes:
-        raise ValueError(f"zero_inflation needs a zero_value for each of the {n_genes} genes")
-    module.register_buffer(
-        "zero_value", torch.as_tensor(zero_value, dtype=torch.float32), persistent=False
-    )
+class VAEGenerator(NetworkGenerator):
+    MODULE = VAE
+    ARCHITECTURE = ("latent_dim", "hidden", "likelihood", "reconstruction", "beta", "latent_sampling")
 
+    def _zero_inflation_setting(self):
+        setting = self.settings["zero_inflation"]
+        # The mse_mean reading has no likelihood to add the hurdle to.
+        return False if self.settings["reconstruction"] == "mse_mean" and setting == "auto" else setting
 
-@torch.no_grad()
-def init_zero_logit(layer: nn.Linear, rate: torch.Tensor) -> None:
-    """Bias = logit of the per-gene zero rate (kept inside [0.01, 0.99]), so the zero head
-    starts at the data's rates instead of 50%; training refines it per sample."""
-    rate = torch.as_tensor(rate, dtype=layer.bias.dtype, device=layer.bias.device)
-    layer.bias.copy_(torch.logit(rate.clamp(0.01, 0.99)))
+    def _train(self, x, y, *, cuda_graphs, progress):
+        s = self.settings
+        history = train_vae(
+            self.module,
+            x,
+            y,
+            epochs=s["epochs"],
+            batch_size=s["batch_size"],
+            lr=s["lr"],
+            kl_warmup_epochs=s["kl_warmup_epochs"],
+            progress=progress,
+            cuda_graph=cuda_graphs,
+        )
+        self.module.eval()
+        self.module.fit_latent_sampler(x, y)
+        return history

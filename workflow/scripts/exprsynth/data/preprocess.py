@@ -142,6 +142,22 @@ class Scaler:
         return cls(bool(d["log1p"]), np.asarray(d["mean"], float), np.asarray(d["scale"], float))
 
 
+def label_levels(labels: pd.Series) -> list[str]:
+    """Sorted distinct labels as strings (numeric labels sort numerically)."""
+    values = labels.dropna().unique()
+    try:
+        values = sorted(values, key=float)
+    except (TypeError, ValueError):
+        values = sorted(values, key=str)
+    return [str(v) for v in values]
+
+
+def encode_labels(labels: pd.Series, levels: list[str]) -> np.ndarray:
+    return labels.astype(str).map({lvl: i for i, lvl in enumerate(levels)}).to_numpy(dtype=np.int64)
+
+
+
+
 @dataclass
 class SplitData:
     """Scaled train/test matrices with their labels as indices into `label_levels`."""
@@ -161,8 +177,6 @@ def split_data(
     scaler: Scaler,
     label_column: str | None,
 ) -> SplitData:
-    from .io import encode_labels, label_levels
-
     train_ids = split.loc[split["split"] == "train", "sample_id"]
     test_ids = split.loc[split["split"] == "test", "sample_id"]
     x_train = scaler.transform(expression.loc[train_ids].to_numpy())

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from . import metrics as M
-from .preprocess import most_variable_genes
+from ..data.preprocess import most_variable_genes
 
 
 @dataclass

@@ -1,6 +1,6 @@
-"""Generative adversarial network for scaled expression profiles (SPEC §3).
+"""The GAN: its torch module (two networks, losses, sampling) and its generator (settings, training).
 
-Module only: the two networks, the losses and sampling. Training lives in `training.py`.
+The training loop lives in `training.py`.
 """
 
 from __future__ import annotations
@@ -11,8 +11,9 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .layers import mlp, with_labels
-from .vae import init_zero_logit, register_zero_value
+from .layers import init_zero_logit, mlp, register_zero_value, with_labels
+from .network import NetworkGenerator
+from .training import train_gan
 
 
 # Temperature of the relaxed Bernoulli gate (zero inflation): lower is closer to hard.
@@ -267,3 +268,45 @@ class GAN(nn.Module):
 
     def _device(self) -> torch.device:
         return next(self.generator.parameters()).device
+
+
+class GANGenerator(NetworkGenerator):
+    MODULE = GAN
+    ARCHITECTURE = (
+        "latent_dim",
+        "generator_hidden",
+        "discriminator_hidden",
+        "dropout",
+        "loss",
+        "pack",
+        "real_label",
+        "fake_label",
+        "gp_weight",
+        "output_noise",
+        "output_noise_init",
+        "minibatch_std",
+        "critic_conditioning",
+        "generator_conditioning",
+    )
+
+    def _train(self, x, y, *, cuda_graphs, progress):
+        s = self.settings
+        history = train_gan(
+            self.module,
+            x,
+            y,
+            epochs=s["epochs"],
+            batch_size=s["batch_size"],
+            lr=s["lr"],
+            lr_discriminator=s["lr_discriminator"],
+            betas=tuple(s["betas"]),
+            critic_steps=s["critic_steps"],
+            clip_norm=s["clip_norm"],
+            ema=s["ema"],
+            progress=progress,
+            cuda_graph=cuda_graphs,
+        )
+        if s["fit_output_noise"]:
+            self.module.eval()
+            self.module.fit_output_noise(x, y)
+        return history

@@ -1,4 +1,4 @@
-"""Figures comparing real and synthetic samples (SPEC §7). Arrays in, matplotlib figures out."""
+"""Figures comparing real and synthetic samples. Arrays in, matplotlib figures out."""
 
 from __future__ import annotations
 
@@ -9,17 +9,12 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from .metrics import METRIC_BY_NAME, subsample  # noqa: E402
-from .preprocess import most_variable_genes  # noqa: E402
+from ..data.preprocess import most_variable_genes  # noqa: E402
+from ..evaluation.metrics import METRIC_BY_NAME, subsample  # noqa: E402
+from ..models import GENERATORS  # noqa: E402
 
-COLORS = {
-    "real": "0.35",
-    "vae": "tab:blue",
-    "gan": "tab:orange",
-    "gaussian": "tab:green",
-    "independent": "tab:purple",
-}
-LABELS = {"real": "Real (test)", "vae": "VAE", "gan": "GAN", "gaussian": "Gaussian ref.", "independent": "Independent ref."}
+REAL_COLOR = "0.35"
+REAL_LABEL = "Real (test)"
 
 # Metrics shown in the summary figure, with a readable title.
 SUMMARY_METRICS = {
@@ -37,11 +32,12 @@ SUMMARY_METRICS = {
 
 
 def _color(model: str) -> str:
-    return COLORS.get(model, "tab:red")
+    """The registry's colour; a name it does not know (an external generator) gets red."""
+    return GENERATORS[model].color if model in GENERATORS else "tab:red"
 
 
 def _label(model: str) -> str:
-    return LABELS.get(model, model)
+    return GENERATORS[model].display_name if model in GENERATORS else model
 
 
 # Two small numerical helpers, in numpy: the figure jobs would otherwise import
@@ -142,7 +138,7 @@ def pca_comparison(train: np.ndarray, test: np.ndarray, synthetic: dict[str, np.
     ev = share * 100
     for ax, (model, pts) in zip(axes, [("real", real), *panels.items()]):
         if model != "real":
-            ax.scatter(real[:, 0], real[:, 1], s=6, c=COLORS["real"], alpha=0.25, label="real (test)")
+            ax.scatter(real[:, 0], real[:, 1], s=6, c=REAL_COLOR, alpha=0.25, label="real (test)")
         ax.scatter(pts[:, 0], pts[:, 1], s=6, c=_color(model), alpha=0.6, label=_label(model))
         ax.set(title=_label(model), xlabel=f"PC1 ({ev[0]:.0f}%)", xlim=(lo[0] - pad[0], hi[0] + pad[0]), ylim=(lo[1] - pad[1], hi[1] + pad[1]))
         ax.legend(loc="upper right", fontsize=7, frameon=False, markerscale=2)
@@ -163,7 +159,7 @@ def distribution_comparison(
     panels.append(("all genes", test.ravel(), {m: x.ravel() for m, x in synthetic.items()}))
     for ax, (title, real, synth) in zip(axes.ravel(), panels):
         bins = histogram_bins(real, real.size)
-        ax.hist(real, bins=bins, density=True, color=COLORS["real"], alpha=0.45, label=LABELS["real"])
+        ax.hist(real, bins=bins, density=True, color=REAL_COLOR, alpha=0.45, label=REAL_LABEL)
         for model, values in synth.items():
             ax.hist(values, bins=bins, density=True, histtype="step", lw=1.4, color=_color(model), label=_label(model))
         ax.set(title=title, xlabel="scaled expression", ylabel="density")
@@ -237,7 +233,7 @@ def dcr_histograms(details: dict[str, dict[str, np.ndarray]], against: str = "te
     # From 0, where copies would show, though the distances start far above it.
     bins = histogram_bins(np.concatenate([d["dcr_train"] for d in details.values()]), real.size, start=0.0)
     for ax, model in zip(axes[0], models):
-        ax.hist(real, bins=bins, density=True, color=COLORS["real"], alpha=0.45, label="real held-out")
+        ax.hist(real, bins=bins, density=True, color=REAL_COLOR, alpha=0.45, label="real held-out")
         ax.hist(details[model]["dcr_train"], bins=bins, density=True, histtype="step", lw=1.6, color=_color(model), label=_label(model))
         ax.set(title=_label(model), xlabel="distance to closest training sample")
         ax.legend(frameon=False, fontsize=7)
@@ -341,10 +337,7 @@ def comparison_summary(summary: pd.DataFrame, models: list[str], against: str = 
     return fig
 
 
-def save(fig: plt.Figure, path: str) -> None:
-    """Save via a temporary file so a killed job leaves no truncated PNG."""
-    from .io import atomic_path
-
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=110, format="png")
+def save(fig: plt.Figure, path) -> None:
+    """Write the PNG to `path` (the caller's temporary file, see io.files.atomic_path)."""
+    fig.savefig(path, dpi=110, format="png")
     plt.close(fig)

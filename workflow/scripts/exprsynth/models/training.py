@@ -16,9 +16,7 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
-from .gan import GAN
-from .generator import TrainingError
-from .vae import VAE
+from .base import TrainingError
 
 
 class TrainingDiverged(TrainingError):
@@ -147,7 +145,7 @@ def _check_finite(model: str, epoch: int, losses: dict[str, float], hint: str) -
 
 
 def train_vae(
-    model: VAE,
+    model,  # a VAE module
     x: torch.Tensor,
     y: torch.Tensor | None,
     *,
@@ -200,7 +198,7 @@ def train_vae(
 
 
 def train_gan(
-    model: GAN,
+    model,  # a GAN module
     x: torch.Tensor,
     y: torch.Tensor | None,
     *,

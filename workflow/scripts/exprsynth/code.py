@@ -1,0 +1,79 @@
+"""The package modules a file reaches through its imports, read statically (ast).
+
+The workflow lists them as each rule's `code` inputs, so editing a module reruns exactly
+the rules whose scripts reach it; the boundary test reads the same import graph.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+PACKAGE = Path(__file__).resolve().parent
+
+
+def imported_modules(path: Path, kind: str | None = None) -> set[str]:
+    """Dotted names of the exprsynth modules `path` imports (at any depth of its code).
+
+    kind: the one generator a rule's job builds (its wildcard); None: all of them."""
+    path = Path(path).resolve()
+    # The package a relative import starts from: exprsynth.models for models/vae.py and
+    # for models/__init__.py alike.
+    package = path.relative_to(PACKAGE.parent).parts[:-1] if path.is_relative_to(PACKAGE) else ()
+    found = set()
+    for node in _nodes(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found.update(a.name for a in node.names if a.name.split(".")[0] == "exprsynth")
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = ".".join(package[: len(package) - (node.level - 1)])
+                module = f"{base}.{node.module}" if node.module else base
+            else:
+                module = node.module or ""
+            if module.split(".")[0] != "exprsynth":
+                continue
+            found.add(module)
+            # `from .models import vae` imports the submodule vae when there is one.
+            found.update(f"{module}.{a.name}" for a in node.names if _file(f"{module}.{a.name}"))
+    if path == PACKAGE / "models" / "__init__.py":
+        # The registry imports each generator's module by name when it is built.
+        from .models import GENERATORS
+
+        found.update(f"exprsynth.models.{e.module}" for k, e in GENERATORS.items() if kind in (None, k))
+    return {m for m in found if _file(m)}
+
+
+def _nodes(tree: ast.AST):
+    """Every node, except inside a module's `__getattr__`: the package's lazy attributes
+    (exprsynth.load_generator) cost nothing to a script that does not use them."""
+    todo = [tree]
+    while todo:
+        node = todo.pop()
+        if isinstance(node, ast.FunctionDef) and node.name == "__getattr__":
+            continue
+        yield node
+        todo.extend(ast.iter_child_nodes(node))
+
+
+def _file(module: str) -> Path | None:
+    parts = module.split(".")[1:]
+    for candidate in (PACKAGE.joinpath(*parts).with_suffix(".py"), PACKAGE.joinpath(*parts, "__init__.py")):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def module_closure(path: str | Path, kind: str | None = None) -> list[Path]:
+    """Every package file `path` reaches, with the __init__ of each package on the way
+    (Python runs them on import), sorted. kind: as in `imported_modules`."""
+    seen: set[Path] = set()
+    todo = [Path(path).resolve()]
+    while todo:
+        for module in imported_modules(todo.pop(), kind):
+            parts = module.split(".")
+            for i in range(1, len(parts) + 1):
+                f = _file(".".join(parts[:i]))
+                if f and f not in seen:
+                    seen.add(f)
+                    todo.append(f)
+    return sorted(seen)

@@ -1,0 +1,58 @@
+"""Checks shared by every reader of user data: one-line errors naming file and place."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+LOG_SCALE_MAX = 30.0  # non-integer data whose maximum is below this look log-transformed
+
+
+class InputError(ValueError):
+    """Input data the workflow cannot use; the message is one line: file, where, what to do."""
+
+
+
+def one_line(text) -> str:
+    return " ".join(str(text).split())
+
+
+def check_unique(ids: pd.Index, path, kind: str, place) -> None:
+    duplicated = ids.duplicated(keep=False)
+    if duplicated.any():
+        positions = np.flatnonzero(ids == ids[duplicated][0])
+        raise InputError(
+            f"{path}: {kind} id {ids[positions[0]]!r} appears {len(positions)} times "
+            f"({place(positions[0])} and {place(positions[1])}); {kind} ids must be unique: "
+            f"remove or rename the duplicates"
+        )
+
+
+def check_values(values: np.ndarray, path, where, transform: str) -> None:
+    """Missing, infinite and (with log1p) negative or already-log-scaled values."""
+    for bad, what, fix in (
+        (np.isnan(values), "missing value (empty or NA)", "fill it in or drop that sample or gene"),
+        (np.isinf(values), "infinite value", "fix or drop that sample or gene"),
+    ):
+        if bad.any():
+            i, j = np.unravel_index(np.argmax(bad), bad.shape)
+            raise InputError(f"{path}: {what} at {where(i, j)}; {fix}")
+    if transform != "log1p" or values.size == 0:
+        return
+    negative = values < 0
+    if negative.any():
+        i, j = np.unravel_index(np.argmax(negative), negative.shape)
+        raise InputError(
+            f"{path}: negative value {values[i, j]:g} at {where(i, j)}; scaler.transform: log1p "
+            f"needs values >= 0: set scaler.transform: none (the data look already log-scaled "
+            f"or centred)"
+        )
+    top = float(values.max())
+    fractional = values != np.round(values)
+    if top < LOG_SCALE_MAX and fractional.any():
+        i, j = np.unravel_index(np.argmax(fractional), fractional.shape)
+        raise InputError(
+            f"{path}: values look already log-transformed (maximum {top:.3g} < {LOG_SCALE_MAX:g} "
+            f"and non-integer, e.g. {values[i, j]:.4g} at {where(i, j)}); scaler.transform: log1p "
+            f"would log them twice: set scaler.transform: none"
+        )

@@ -1,0 +1,57 @@
+"""The generators: one interface (`base.Generator`) and one registry (`GENERATORS`).
+
+Everything that lists generators reads this registry: the config schema's model list, the
+training rules' wildcards, the checkpoint kinds, the display names and colours of the
+verdict and the figures. Adding a generator means its module, its entry here, and its
+config section (with its defaults) in the schema.
+
+May import: `exprsynth.data` (scaler, zero values). Never `io`, `config`, `evaluation`,
+`reporting` or snakemake (tests/test_boundaries.py). Importing the registry is free: a
+generator's module, and torch with it, loads only when that generator is built.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class GeneratorEntry:
+    kind: str  # the config's model name, the rule wildcard, the checkpoint's kind
+    display_name: str
+    color: str  # matplotlib colour of its figures
+    module: str  # module of this package that holds the class
+    class_name: str
+    network: bool  # a torch network (rule train_model, GPU-capable); else numpy (rule fit_reference)
+
+    @property
+    def checkpoint_file(self) -> str:
+        """Networks are saved as torch archives, the numpy references as .npz files."""
+        return "checkpoint.pt" if self.network else "checkpoint.npz"
+
+    def build(self, n_genes: int, n_labels: int, settings: dict):
+        """An unfitted generator from its complete config section
+        (`exprsynth.config.model_settings(kind)` gives the schema's defaults)."""
+        cls = getattr(importlib.import_module(f".{self.module}", __name__), self.class_name)
+        return cls(n_genes, n_labels, settings)
+
+
+GENERATORS = {
+    entry.kind: entry
+    for entry in (
+        GeneratorEntry("vae", "VAE", "tab:blue", "vae", "VAEGenerator", network=True),
+        GeneratorEntry("gan", "GAN", "tab:orange", "gan", "GANGenerator", network=True),
+        GeneratorEntry("gaussian", "Gaussian reference", "tab:green", "gaussian", "GaussianReference", network=False),
+        GeneratorEntry(
+            "independent", "independent reference", "tab:purple", "independent", "IndependentReference", network=False
+        ),
+    )
+}
+NETWORKS = tuple(kind for kind, entry in GENERATORS.items() if entry.network)
+REFERENCES = tuple(kind for kind, entry in GENERATORS.items() if not entry.network)
+
+
+def display_name(kind: str) -> str:
+    """The registry's name for a generator; 'real' and unknown kinds as they are."""
+    return GENERATORS[kind].display_name if kind in GENERATORS else kind

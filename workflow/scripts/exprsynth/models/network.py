@@ -1,0 +1,67 @@
+"""What the torch generators share: device, seeding, zero inflation, sampling and state.
+
+A subclass names its torch module (MODULE), the settings that shape it (ARCHITECTURE) and
+its training (`_train`); this class does the rest the same way for every network.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from ..data.preprocess import is_zero
+from .base import Generator, resolve_device, resolve_zero_inflation
+
+
+class NetworkGenerator(Generator):
+    MODULE: type[torch.nn.Module]
+    ARCHITECTURE: tuple[str, ...] = ()
+
+    def fit(self, x, y, *, seed, zero_value=None, device="cpu", cuda_graphs=False, progress=False) -> pd.DataFrame:
+        torch.manual_seed(seed)
+        dev = resolve_device(device)
+        on = resolve_zero_inflation(self._zero_inflation_setting(), x, zero_value)
+        # Stored in the checkpoint as plain floats, so it rebuilds the same module.
+        self.fitted = {"zero_inflation": on, "zero_value": [float(v) for v in zero_value] if on else None}
+        self.module = self._build().to(dev)
+        if on:
+            self.module.init_zero_rate(torch.as_tensor(is_zero(x, zero_value).mean(axis=0)))
+        xt = torch.as_tensor(x, dtype=torch.float32, device=dev)
+        yt = None if self.n_labels == 0 else torch.as_tensor(y, dtype=torch.long, device=dev)
+        history = self._train(xt, yt, cuda_graphs=cuda_graphs, progress=progress)
+        self.module = self.module.cpu().eval()
+        return history
+
+    def _zero_inflation_setting(self):
+        return self.settings["zero_inflation"]
+
+    def _train(self, x: torch.Tensor, y: torch.Tensor | None, *, cuda_graphs: bool, progress: bool) -> pd.DataFrame:
+        raise NotImplementedError
+
+    def _build(self) -> torch.nn.Module:
+        architecture = {k: _tuple(self.settings[k]) for k in self.ARCHITECTURE}
+        return self.MODULE(self.n_genes, n_labels=self.n_labels, **architecture, **self.fitted)
+
+    def sample(self, n: int, y: np.ndarray | None, rng: np.random.Generator) -> np.ndarray:
+        torch.manual_seed(int(rng.integers(2**63 - 1)))
+        with torch.no_grad():
+            labels = None if y is None else torch.as_tensor(y, dtype=torch.long)
+            return self.module.sample(n, labels).cpu().double().numpy()
+
+    def numbers(self) -> dict[str, Any]:
+        # Cloned: a parameter may be a view into the optimiser's flat buffer.
+        return {k: v.detach().cpu().clone() for k, v in self.module.state_dict().items()}
+
+    def load(self, fitted: dict, numbers: dict[str, Any]) -> None:
+        self.fitted = dict(fitted)
+        self.module = self._build()
+        self.module.load_state_dict(numbers)
+        self.module.eval()
+
+
+def _tuple(value):
+    """Config lists (hidden sizes) become tuples, as the modules expect."""
+    return tuple(value) if isinstance(value, list) else value

@@ -81,3 +81,44 @@ def tiny_run(tmp_path_factory) -> Path:
     write_config(workdir, TINY_CONFIG)
     run_snakemake(workdir, "--cores", "2")
     return workdir
+
+
+# The described hyperparameters (the published architecture's, before tuning): the unit
+# tests' small models start from them, so a test that turns one option on compares it
+# against the plain model. Everything else comes from the schema's defaults.
+DESCRIBED = {
+    "vae": {"likelihood": "gaussian_learned_var", "beta": 1.0, "latent_sampling": "prior"},
+    "gan": {
+        "dropout": 0.3,
+        "loss": "bce",
+        "betas": [0.5, 0.999],
+        "critic_steps": 1,
+        "clip_norm": 1.0,
+        "output_noise": False,
+        "output_noise_init": 1.0,
+        "fit_output_noise": False,
+        "ema": None,
+        "minibatch_std": False,
+        "critic_conditioning": "concat",
+        "generator_conditioning": "input",
+    },
+}
+
+
+def fit_generator(kind, x, y, n_labels, hparams, *, seed, device="cpu", zero_value=None):
+    """(generator, history): a generator of `kind` built as the workflow builds it, from
+    its described settings overridden by `hparams`, and fitted."""
+    from exprsynth.config import model_settings
+    from exprsynth.models.build import build_generator
+
+    settings = model_settings(kind, {**DESCRIBED.get(kind, {}), **hparams})
+    generator = build_generator(kind, x.shape[1], n_labels, settings)
+    history = generator.fit(x, y if n_labels else None, seed=seed, device=device, zero_value=zero_value)
+    return generator, history
+
+
+def fit_model(kind, x, y, n_labels, hparams, *, seed, device="cpu", progress=False, zero_value=None):
+    """(the fitted model: a torch module for a network, (settings and what fitting learned), history)."""
+    generator, history = fit_generator(kind, x, y, n_labels, hparams, seed=seed, device=device, zero_value=zero_value)
+    model = getattr(generator, "module", generator)
+    return model, {**generator.settings, **generator.fitted}, history

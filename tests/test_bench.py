@@ -55,7 +55,7 @@ def test_training_speed_benchmark_runs_on_a_tiny_size():
 def test_logistic_iterations_benchmark_reproduces_the_recorded_tstr(tiny_run):
     import pandas as pd
 
-    from exprsynth.metrics import LOGISTIC_MAX_ITER
+    from exprsynth.evaluation.metrics import LOGISTIC_MAX_ITER
 
     proc = subprocess.run(
         [sys.executable, str(ROOT / "workflow/bench/logistic_iterations.py"), "--workdir", str(tiny_run),

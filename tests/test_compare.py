@@ -2,7 +2,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from exprsynth.compare import confidence_interval, summarise
+from exprsynth.evaluation.compare import confidence_interval, summarise
 
 
 def table(values: dict[str, list[float]], metric="gamma", floor=0.9):
@@ -48,7 +48,7 @@ def test_lower_is_better_and_closer_to_floor_orientations():
 
 
 def test_constant_difference_needs_three_replicates_to_count():
-    from exprsynth.compare import paired_test
+    from exprsynth.evaluation.compare import paired_test
 
     assert np.isnan(paired_test(np.array([0.5, 0.6]), np.array([0.495, 0.595])))
     assert np.isnan(paired_test(np.array([0.1, 0.2]), np.array([0.2, 0.3])))  # equal up to rounding
@@ -57,7 +57,7 @@ def test_constant_difference_needs_three_replicates_to_count():
 
 
 def test_adjusted_p_values_match_benjamini_hochberg_by_hand():
-    from exprsynth.compare import adjust_p_values
+    from exprsynth.evaluation.compare import adjust_p_values
 
     # sorted 0.01, 0.02, 0.03, 0.5 of 4 tests: 0.04, 0.04 (0.02 * 4/2), 0.04, 0.5; NaN untested
     p = adjust_p_values(np.array([0.03, np.nan, 0.01, 0.5, 0.02]))
@@ -87,7 +87,7 @@ def test_the_leader_comes_from_the_replicates_both_models_have():
 
 
 def test_verdict_names_winners_and_where_references_win():
-    from exprsynth.compare import verdict_rst
+    from exprsynth.reporting.verdict import verdict_rst
 
     per_rep = pd.concat(
         [
@@ -104,7 +104,7 @@ def test_verdict_names_winners_and_where_references_win():
 
 
 def test_verdict_says_what_was_scored_and_what_could_not_be():
-    from exprsynth.compare import verdict_rst
+    from exprsynth.reporting.verdict import verdict_rst
 
     per_rep = pd.concat(
         [

@@ -2,13 +2,12 @@
 unreachable here).
 
 For every rule: its env parses, every third-party module that its script and the package
-modules it reaches import (at any depth, lazy imports included) is in that env, and every
-package module it reaches is among its `code` inputs, so that editing one reruns the rule.
+modules it reaches import (at any depth, lazy imports included) is in that env, and its
+`code` inputs are computed from the script it runs (exprsynth.code), so that editing any
+module it reaches reruns it.
 """
 
-import ast
 import re
-import sys
 from pathlib import Path
 
 import pytest
@@ -27,20 +26,16 @@ CONDA_NAME = {
 }
 
 
-# Package modules (and their imports) that a rule's script could reach but never loads:
-# fit_reference runs train_model's script for the numpy reference generators, without the
-# networks' modules, which import torch (tests/test_models.py::
-# test_reference_generators_never_import_torch); generate_samples only samples, without
-# the training loops, which generator.py imports inside fit_model.
-NOT_LOADED = {
-    "fit_reference": {"torch", "tqdm", "vae.py", "gan.py", "training.py", "layers.py"},
-    "generate_samples": {"training.py"},
-}
+# The generators a rule's jobs build (its model wildcard); None: the rule builds none.
+def rule_kinds(rule: str):
+    from exprsynth.models import NETWORKS, REFERENCES
+
+    return {"train_model": NETWORKS, "fit_reference": REFERENCES}.get(rule, [None])
 
 
 def parse_rules():
-    """{rule name: (env path, script path, code modules)} from workflow/rules/*.smk; a
-    `use rule A as B with:` block takes what it does not set from rule A."""
+    """{rule name: (env path, script path, the script its code inputs name)} from
+    workflow/rules/*.smk; a `use rule A as B with:` block takes what it does not set from A."""
     here = ROOT / "workflow" / "rules"
     rules = {}
     for smk in sorted(here.glob("*.smk")):
@@ -52,71 +47,40 @@ def parse_rules():
             base = rules.get(name.group(1), (None, None, None))
             env = re.search(r'conda:\s*\n\s*"([^"]+)"', block)
             script = re.search(r'script:\s*\n\s*"([^"]+)"', block)
-            code = re.search(r"code=(?:package_files\(([^)]*)\)|(\w+))", block)
-            if code and code.group(2):  # a name bound to package_files(...) in the same file
-                code = re.search(rf"{code.group(2)} = package_files\(([^)]*)\)", text)
+            code = re.search(r'code=(?:generator_)?code\(\s*"([^"]+)"', block)
             rules[name.group(2)] = (
                 (here / env.group(1)).resolve() if env else base[0],
                 (here / script.group(1)).resolve() if script else base[1],
-                {"__init__.py", *re.findall(r'"(\w+\.py)"', code.group(1))} if code else base[2],
+                code.group(1) if code else base[2],
             )
     return rules
 
 
-def _nodes(tree: ast.AST):
-    """All nodes, except inside a module's lazy `__getattr__` (it runs only on attribute access)."""
-    for node in ast.iter_child_nodes(tree):
-        if isinstance(node, ast.FunctionDef) and node.name == "__getattr__":
-            continue
-        yield node
-        yield from _nodes(node)
+def reached_imports(rule: str, script: Path) -> set[str]:
+    """Third-party modules a rule's jobs can load: its script's and those of every package
+    module the script reaches, for each generator the rule builds."""
+    from exprsynth.code import module_closure, third_party_imports
+
+    files = {script}
+    for kind in rule_kinds(rule):
+        files.update(module_closure(script, kind))
+    return set().union(*(third_party_imports(f) for f in files)) - NOT_LOADED.get(rule, set())
 
 
-def imported_modules(path: Path) -> set[str]:
-    names = set()
-    for node in _nodes(ast.parse(path.read_text())):
-        if isinstance(node, ast.Import):
-            names |= {a.name for a in node.names}
-        elif isinstance(node, ast.ImportFrom):
-            if node.level:  # relative import inside the package
-                names.add("exprsynth." + (node.module or ""))
-                names |= {f"exprsynth.{a.name}" for a in node.names}
-            else:
-                names.add(node.module)
-                names |= {f"{node.module}.{a.name}" for a in node.names}
-    return names
-
-
-def reached_imports(script: Path, not_loaded: set[str] = frozenset()) -> tuple[set[str], set[str]]:
-    """(package module files, top-level third-party modules) reachable from a rule script,
-    without following the package modules named in not_loaded."""
-    seen, todo, package, external = set(), [script], set(), set()
-    while todo:
-        path = todo.pop()
-        if path in seen:
-            continue
-        seen.add(path)
-        for name in imported_modules(path):
-            top = name.split(".")[0]
-            if top == "exprsynth":
-                parts = name.split(".")[1:]
-                module = PACKAGE / (parts[0] + ".py") if parts and parts[0] else PACKAGE / "__init__.py"
-                if module.exists() and module.name not in not_loaded:
-                    package.add(module.name)
-                    todo.append(module)
-            elif top not in sys.stdlib_module_names and top != "__future__":
-                external.add(top)
-    return package, external - not_loaded
-
+# fit_reference runs train_model's script for the numpy references: torch is imported only
+# on its branches for networks (tests/test_models.py::test_reference_generators_never_import_torch
+# checks that at run time), which a static reading cannot tell apart.
+NOT_LOADED = {"fit_reference": {"torch"}}
 
 RULES = [(name, *rule) for name, rule in parse_rules().items() if rule[1] is not None]
 
 
-def test_every_scripted_rule_names_an_env_and_its_code():
-    assert len(RULES) >= 12
+def test_every_scripted_rule_names_an_env_and_its_own_script_as_code():
+    assert len(RULES) >= 11
     assert "fit_reference" in [name for name, *_ in RULES]
     assert all(env is not None for _, env, _, _ in RULES), [n for n, env, _, _ in RULES if env is None]
-    assert all(code for *_, code in RULES), [n for n, *_, code in RULES if not code]
+    wrong = [n for n, _, script, code in RULES if code != script.name]
+    assert not wrong, f"code inputs computed from another script than the rule runs: {wrong}"
 
 
 @pytest.mark.parametrize("rule, env, script, code", RULES, ids=[r[0] for r in RULES])
@@ -126,25 +90,34 @@ def test_env_provides_every_module_the_rule_imports(rule, env, script, code):
     deps = spec["dependencies"]
     assert all("=" in d for d in deps if isinstance(d, str)), f"{env.name}: unpinned dependency"
     provided = {re.split(r"[=<>]", d)[0] for d in deps if isinstance(d, str)}
-    _, external = reached_imports(script, NOT_LOADED.get(rule, set()))
-    needed = {CONDA_NAME.get(m, m) for m in external}
+    needed = {CONDA_NAME.get(m, m) for m in reached_imports(rule, script)}
     assert needed, f"{rule}: found no imports to check"
     assert needed <= provided, f"{rule}: {env.name} lacks {sorted(needed - provided)}"
 
 
-@pytest.mark.parametrize("rule, env, script, code", RULES, ids=[r[0] for r in RULES])
-def test_code_inputs_cover_every_package_module_the_rule_imports(rule, env, script, code):
-    package, _ = reached_imports(script, NOT_LOADED.get(rule, set()))
-    assert package, f"{rule}: found no package imports to check"
-    assert package <= code, f"{rule}: code inputs lack {sorted(package - code)}"
+def test_code_inputs_follow_imports_and_the_registry(tmp_path):
+    """A planted script: the closure follows relative and absolute imports, lazy ones
+    too, adds each package's __init__, and reads the registry's generator modules."""
+    from exprsynth.code import module_closure
+
+    script = tmp_path / "rule.py"
+    script.write_text(
+        "from exprsynth.evaluation import metrics\n"
+        "def later():\n    from exprsynth.models.build import build_generator\n"
+    )
+    names = {str(p.relative_to(PACKAGE)) for p in module_closure(script)}
+    assert {"__init__.py", "evaluation/__init__.py", "evaluation/metrics.py", "data/preprocess.py"} <= names
+    assert {"models/vae.py", "models/gan.py", "models/training.py", "models/gaussian.py"} <= names
+    only_vae = {str(p.relative_to(PACKAGE)) for p in module_closure(script, "vae")}
+    assert "models/vae.py" in only_vae and "models/gan.py" not in only_vae
+    assert "reporting/plots.py" not in names and "io/files.py" not in names
 
 
 def test_every_env_dependency_is_imported_by_a_rule_that_runs_in_it():
     """No env carries a package none of its rules import (conda solves are slow enough)."""
     needed = {}
     for rule, env, script, _ in RULES:
-        _, external = reached_imports(script, NOT_LOADED.get(rule, set()))
-        needed.setdefault(env, set()).update(CONDA_NAME.get(m, m) for m in external)
+        needed.setdefault(env, set()).update(CONDA_NAME.get(m, m) for m in reached_imports(rule, script))
     for env, modules in needed.items():
         deps = yaml.safe_load(env.read_text())["dependencies"]
         provided = {re.split(r"[=<>]", d)[0] for d in deps if isinstance(d, str)}

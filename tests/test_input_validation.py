@@ -16,7 +16,9 @@ import pytest
 import yaml
 
 from conftest import ROOT, TINY_CONFIG, planned_jobs, run_snakemake, write_config
-from exprsynth.io import InputError, load_user_data, read_expression
+from exprsynth.io.checks import InputError
+from exprsynth.io.files import read_expression
+from exprsynth.io.user_data import load_user_data
 
 spec = importlib.util.spec_from_file_location("prepare_data", ROOT / "workflow/scripts/prepare_data.py")
 prepare_data = importlib.util.module_from_spec(spec)
@@ -70,10 +72,7 @@ def prepare(tmp_path, source, *, metadata=None, label_column="label", transform=
         metadata=str(out / OUTPUTS[1]),
         modules=str(out / OUTPUTS[2]),
         matrix=str(out / OUTPUTS[3]),
-        data=config,
-        label_column=label_column,
-        transform=transform,
-        test_fraction=0.2,
+        settings={"data": config, "label_column": label_column, "transform": transform, "test_fraction": 0.2},
     )
     return out
 
@@ -626,7 +625,7 @@ def test_workflow_on_a_sparse_h5ad_file(tmp_path):
 
 
 def load_h5ad(path, label_column):
-    from exprsynth.io import read_h5ad
+    from exprsynth.io.h5ad import read_h5ad
 
     return read_h5ad(path, transform="none", label_column=label_column)
 

@@ -2,7 +2,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from exprsynth.io import read_expression, round_significant, write_csv, write_expression
+from exprsynth.io.files import read_expression, round_significant, write_csv, write_expression
 
 
 def test_expression_writer_gives_the_values_pandas_writes_with_six_digits(tmp_path):
@@ -27,7 +27,7 @@ def test_expression_writer_gives_the_values_pandas_writes_with_six_digits(tmp_pa
 def test_a_write_that_fails_partway_leaves_neither_file(tmp_path, monkeypatch):
     """Both files are being written when the second block fails: neither is left, not even
     as a temporary file that a later run could take for complete."""
-    import exprsynth.io
+    import exprsynth.io.files
 
     blocks = []
 
@@ -37,7 +37,7 @@ def test_a_write_that_fails_partway_leaves_neither_file(tmp_path, monkeypatch):
             raise RuntimeError("disk full")
         return round_significant(x)
 
-    monkeypatch.setattr(exprsynth.io, "round_significant", fail_on_the_second_block)
+    monkeypatch.setattr(exprsynth.io.files, "round_significant", fail_on_the_second_block)
     df = pd.DataFrame(np.ones((3, 2)), index=pd.Index(["S1", "S2", "S3"], name="sample_id"), columns=["a", "b"])
     with pytest.raises(RuntimeError, match="disk full"):
         write_expression(df, tmp_path / "x.csv", matrix=tmp_path / "x.npz", rows_per_block=1)

@@ -3,10 +3,10 @@
 import numpy as np
 import pytest
 
-from exprsynth import metrics as M
-from exprsynth.evaluate import evaluate
-from exprsynth.preprocess import Scaler
-from exprsynth.simulate import simulate_cohort
+from exprsynth.evaluation import metrics as M
+from exprsynth.evaluation.evaluate import evaluate
+from exprsynth.data.preprocess import Scaler
+from exprsynth.data.simulate import simulate_cohort
 
 
 @pytest.fixture(scope="module")
@@ -167,7 +167,7 @@ def test_marginal_distances_equal_scipys_wasserstein_and_ks(monkeypatch, n_real,
 def test_pair_metrics_use_the_genes_that_vary_most_before_standardisation():
     """Standardised, every gene has variance 1: ranking them there picks genes by rounding
     noise. The scaler's spread ranks them as they vary in (log) expression."""
-    from exprsynth.preprocess import most_variable_genes
+    from exprsynth.data.preprocess import most_variable_genes
 
     x = np.random.default_rng(0).normal(size=(200, 50)) * np.geomspace(0.1, 100, 50)
     x[:, 7] = 5.0  # constant in training
@@ -183,7 +183,7 @@ def test_pair_metrics_use_the_genes_that_vary_most_before_standardisation():
 
 def test_privacy_distances_are_best_at_the_floor_not_beyond(cohort, floor):
     """Noise far from every record must not look 'more private' than real held-out data."""
-    from exprsynth.compare import summarise
+    from exprsynth.evaluation.compare import summarise
     import pandas as pd
 
     noise = np.random.default_rng(0).normal(0, 3, cohort["train"].shape)

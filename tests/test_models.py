@@ -9,11 +9,13 @@ from torch import nn
 from torch.nn import functional as F
 
 from exprsynth import load_generator
-from exprsynth.gan import GAN, MinibatchStd
-from exprsynth.generator import TrainedGenerator, fit_model
-from exprsynth.preprocess import Scaler
-from exprsynth.training import TrainingDiverged, train_gan
-from exprsynth.vae import VAE
+from exprsynth.models.gan import GAN, MinibatchStd
+from conftest import fit_generator, fit_model
+from exprsynth.io.checkpoint import save_checkpoint
+from exprsynth.models.trained import TrainedGenerator
+from exprsynth.data.preprocess import Scaler
+from exprsynth.models.training import TrainingDiverged, train_gan
+from exprsynth.models.vae import VAE
 
 
 def n_params(module) -> int:
@@ -65,11 +67,10 @@ BASE = {
 
 def trained(kind, hparams, data, n_labels=2, seed=0):
     x, y = data
-    model, arch, hist = fit_model(kind, x, y, n_labels, hparams, seed=seed, device="cpu", progress=False)
+    model, hist = fit_generator(kind, x, y, n_labels, hparams, seed=seed)
     return TrainedGenerator(
         kind=kind,
-        model=model,
-        architecture=arch,
+        generator=model,
         scaler=Scaler(False, np.zeros(x.shape[1]), np.ones(x.shape[1])),
         genes=[f"g{i}" for i in range(x.shape[1])],
         label_column="status" if n_labels else None,
@@ -120,7 +121,7 @@ def test_gan_options_train_with_finite_losses(options, data):
 def test_checkpoint_round_trip_gives_identical_samples(kind, options, data, tmp_path):
     gen = trained(kind, {**BASE.get(kind, {}), **options}, data)
     path = tmp_path / "checkpoint.pt"
-    gen.save(path)
+    save_checkpoint(gen, path)
     loaded = load_generator(path)
     a = gen.sample(30, seed=5)
     b = loaded.sample(30, seed=5)
@@ -153,7 +154,7 @@ def test_loader_refuses_a_pickle_payload(tmp_path):
 
     path = tmp_path / "evil.pt"
     with open(path, "wb") as fh:
-        pickle.dump({"format": "exprsynth-checkpoint/1", "x": Payload()}, fh)
+        pickle.dump({"format": "exprsynth-checkpoint/2", "x": Payload()}, fh)
     with pytest.raises(ValueError, match="not a loadable exprsynth checkpoint"):
         load_generator(path)
     other = tmp_path / "other.pt"
@@ -178,7 +179,7 @@ def test_diverging_training_fails_with_a_clear_message(data):
 
 def test_cli_draws_per_label_samples(data, tmp_path):
     path = tmp_path / "checkpoint.pt"
-    trained("vae", BASE["vae"], data).save(path)
+    save_checkpoint(trained("vae", BASE["vae"], data), path)
     out = tmp_path / "drawn.csv"
     proc = subprocess.run(
         [sys.executable, "-m", "exprsynth", "sample", str(path), "--n", "25", "--label", "1", "--out", str(out)],
@@ -211,7 +212,7 @@ def test_cli_draws_per_label_samples(data, tmp_path):
 def test_cli_writes_h5ad_and_refuses_what_it_cannot_write(data, tmp_path):
     anndata = pytest.importorskip("anndata")
     path = tmp_path / "checkpoint.pt"
-    trained("vae", BASE["vae"], data).save(path)
+    save_checkpoint(trained("vae", BASE["vae"], data), path)
 
     def cli(*args):
         cmd = [sys.executable, "-m", "exprsynth", "sample", str(path), "--n", "6", *args]
@@ -235,8 +236,8 @@ def test_cli_writes_h5ad_and_refuses_what_it_cannot_write(data, tmp_path):
 
 def test_mse_mean_reading_collapses_the_vae_and_the_elbo_does_not():
     """The original comparison's VAE: MSE averaged over genes lets KL win (std MSE ~ 1)."""
-    from exprsynth import metrics as M
-    from exprsynth.simulate import simulate_cohort
+    from exprsynth.evaluation import metrics as M
+    from exprsynth.data.simulate import simulate_cohort
 
     c = simulate_cohort(n_samples=400, n_genes=100, n_modules=4, module_size=10, disease_modules=1)
     x = c.expression.to_numpy()
@@ -483,16 +484,16 @@ def test_checkpoint_tensors_are_saved_on_cpu_and_load_with_map_location(data, tm
     before saving, and the loader maps any stored device to the requested one."""
     gen = trained("vae", BASE["vae"], data)
     path = tmp_path / "checkpoint.pt"
-    gen.save(path)
+    save_checkpoint(gen, path)
     raw = torch.load(path, map_location="cpu", weights_only=True)
     assert all(t.device.type == "cpu" for t in raw["state_dict"].values())
     loaded = load_generator(path, map_location="cpu")
-    assert next(loaded.model.parameters()).device.type == "cpu"
+    assert next(loaded.generator.module.parameters()).device.type == "cpu"
     assert loaded.sample(5).shape == (5, 12)
 
 
 def test_auto_device_falls_back_to_cpu_and_cuda_request_without_gpu_is_an_error():
-    from exprsynth.generator import resolve_device
+    from exprsynth.models.base import resolve_device
 
     if torch.cuda.is_available():
         pytest.skip("this machine has a GPU")
@@ -505,7 +506,7 @@ def test_auto_device_falls_back_to_cpu_and_cuda_request_without_gpu_is_an_error(
 def test_ledoit_wolf_matches_sklearn_without_a_genes_by_genes_matrix(shape):
     from sklearn.covariance import LedoitWolf
 
-    from exprsynth.reference import ledoit_wolf
+    from exprsynth.models.gaussian import ledoit_wolf
 
     x = np.random.default_rng(1).normal(size=shape) @ np.diag(np.linspace(0.5, 2.0, shape[1]))
     xc = x - x.mean(axis=0)
@@ -517,12 +518,12 @@ def test_ledoit_wolf_matches_sklearn_without_a_genes_by_genes_matrix(shape):
 
 
 def test_gaussian_reference_samples_have_the_shrunk_covariance():
-    from exprsynth.reference import GaussianReference, ledoit_wolf
+    from exprsynth.models.gaussian import GaussianReference, ledoit_wolf
 
     rng = np.random.default_rng(2)
     x = rng.normal(size=(30, 8)) @ rng.normal(size=(8, 8))  # fewer rows than a stable S needs
-    model = GaussianReference()
-    model.fit(x, None)
+    model = GaussianReference(8, 0, {})
+    model.fit(x, None, seed=0)
     s = model.sample(40_000, None, np.random.default_rng(3))
     xc = x - x.mean(axis=0)
     shrinkage, mu = ledoit_wolf(xc)
@@ -538,14 +539,18 @@ def test_reference_generators_never_import_torch(data, tmp_path):
     code = f"""
 import sys, numpy as np
 from exprsynth import load_generator
-from exprsynth.generator import TrainedGenerator, fit_model
-from exprsynth.preprocess import Scaler
+from exprsynth.config import model_settings
+from exprsynth.data.preprocess import Scaler
+from exprsynth.io.checkpoint import save_checkpoint
+from exprsynth.models.build import build_generator
+from exprsynth.models.trained import TrainedGenerator
 x, y = np.load({str(tmp_path / 'x.npy')!r}), np.load({str(tmp_path / 'y.npy')!r})
 for kind in ("gaussian", "independent"):
-    model, arch, hist = fit_model(kind, x, y, 2, {{}}, seed=0)
-    gen = TrainedGenerator(kind, model, arch, Scaler.fit(x, log1p=False), [f"g{{i}}" for i in range(12)],
+    model = build_generator(kind, 12, 2, model_settings(kind))
+    hist = model.fit(x, y, seed=0)
+    gen = TrainedGenerator(kind, model, Scaler.fit(x, log1p=False), [f"g{{i}}" for i in range(12)],
                            "status", ["0", "1"], [int((y == 0).sum()), int((y == 1).sum())], hist)
-    gen.save({str(tmp_path)!r} + f"/{{kind}}.npz")
+    save_checkpoint(gen, {str(tmp_path)!r} + f"/{{kind}}.npz")
     assert load_generator({str(tmp_path)!r} + f"/{{kind}}.npz").sample(5).shape == (5, 12)
 assert "torch" not in sys.modules, "torch was imported"
 """
@@ -555,13 +560,13 @@ assert "torch" not in sys.modules, "torch was imported"
 
 def test_reference_checkpoint_with_a_pickled_array_is_refused(tmp_path):
     path = tmp_path / "evil.npz"
-    np.savez(path, metadata=np.array('{"format": "exprsynth-checkpoint/1"}'), **{"model.data": np.array([object()])})
+    np.savez(path, metadata=np.array('{"format": "exprsynth-checkpoint/2"}'), **{"model.data": np.array([object()])})
     with pytest.raises(ValueError, match="not a loadable exprsynth checkpoint"):
         load_generator(path)
 
 
 def test_flat_adam_follows_torch_adam():
-    from exprsynth.training import FlatAdam
+    from exprsynth.models.training import FlatAdam
 
     torch.manual_seed(0)
     ours, theirs = torch.nn.Linear(6, 3), torch.nn.Linear(6, 3)
@@ -581,7 +586,7 @@ def test_flat_adam_follows_torch_adam():
 
 def test_capturable_flat_adam_takes_the_same_steps():
     """The step count kept on the device (for CUDA graphs) changes nothing but rounding."""
-    from exprsynth.training import FlatAdam
+    from exprsynth.models.training import FlatAdam
 
     torch.manual_seed(0)
     plain, capturable = torch.nn.Linear(6, 3), torch.nn.Linear(6, 3)
@@ -603,7 +608,7 @@ needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a C
 
 @needs_cuda
 def test_a_step_replayed_as_a_cuda_graph_gives_the_eager_result():
-    from exprsynth.training import FlatAdam, StepRunner
+    from exprsynth.models.training import FlatAdam, StepRunner
 
     torch.manual_seed(0)
     x, t = torch.randn(53, 6, device="cuda"), torch.randn(53, 2, device="cuda")
@@ -706,6 +711,6 @@ def test_unlabelled_draws_keep_the_training_proportions_exactly(kind, data):
     assert counts.loc["0"] == 750 and counts.loc["1"] == 250
     assert meta["status"].iloc[:500].nunique() == 2  # shuffled, not in blocks
     assert gen.generate(1000, seed=3)[1].equals(meta)
-    from exprsynth.generator import proportional_counts
+    from exprsynth.models.trained import proportional_counts
 
     assert proportional_counts([5, 3], 7).tolist() == [4, 3] and proportional_counts([10, 0, 5], 4).tolist() == [3, 0, 1]

@@ -7,7 +7,7 @@ from sklearn.decomposition import PCA
 from sklearn.metrics import roc_auc_score
 from sklearn.metrics import roc_curve as sk_roc_curve
 
-from exprsynth.plots import histogram_bins, principal_axes, roc_curve
+from exprsynth.reporting.plots import histogram_bins, principal_axes, roc_curve
 
 
 @pytest.mark.parametrize("shape", [(300, 40), (60, 500)])  # more samples than genes, and fewer
@@ -63,7 +63,7 @@ def test_histogram_bins_resolve_the_populated_range():
 def test_summary_figures_say_what_was_scored_and_what_is_not_ranked():
     import pandas as pd
 
-    from exprsynth import plots
+    from exprsynth.reporting import plots
 
     summary = pd.DataFrame(
         [
@@ -86,7 +86,7 @@ def test_summary_figures_say_what_was_scored_and_what_is_not_ranked():
 def test_training_curves_draw_sparse_generator_losses_and_put_other_scales_aside():
     import pandas as pd
 
-    from exprsynth import plots
+    from exprsynth.reporting import plots
 
     # A small data set: the generator steps every other epoch, the epochs between log NaN.
     gan = pd.DataFrame({"epoch": [1, 2, 3, 4], "discriminator_loss": [1.0, 2, 3, 4],
@@ -96,4 +96,4 @@ def test_training_curves_draw_sparse_generator_losses_and_put_other_scales_aside
     drawn = {line.get_label(): line.get_xdata().tolist() for line in main.get_lines()}
     assert drawn == {"discriminator loss": [1, 2, 3, 4], "generator loss": [2, 4]}  # a line, not gaps
     assert [line.get_label() for line in right.get_lines()] == ["wasserstein"]
-    assert "Gaussian ref." in fig._suptitle.get_text()  # named as untrained, no empty panel
+    assert "Gaussian reference" in fig._suptitle.get_text()  # named as untrained, no empty panel

@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 from sklearn.model_selection import train_test_split
 
-from exprsynth.preprocess import split_samples
+from exprsynth.data.preprocess import split_samples
 
 CASES = [
     # (class sizes, test fraction); None: no labels

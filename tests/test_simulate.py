@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from exprsynth.simulate import LABEL_COLUMNS, simulate_cohort
+from exprsynth.data.simulate import LABEL_COLUMNS, simulate_cohort
 
 
 @pytest.fixture(scope="module")

@@ -8,8 +8,8 @@ import pytest
 import yaml
 
 from conftest import ROOT, TINY_CONFIG, planned_jobs, run_snakemake, write_config
-from exprsynth.generator import CHECKPOINT_FILE
-from exprsynth.metrics import METRICS
+from exprsynth.models import GENERATORS
+from exprsynth.evaluation.metrics import METRICS
 
 MODELS = ["vae", "gan", "gaussian", "independent"]
 
@@ -31,7 +31,7 @@ def test_every_output_exists_and_is_sane(tiny_run):
 
     assert (r / "scaler/rep0/scaler.json").stat().st_size > 0
     for model in MODELS:
-        assert (r / f"models/{model}/rep0/{CHECKPOINT_FILE[model]}").exists()
+        assert (r / f"models/{model}/rep0/{GENERATORS[model].checkpoint_file}").exists()
         history = pd.read_csv(r / f"models/{model}/rep0/history.csv")
         samples = pd.read_csv(r / f"samples/{model}/rep0.csv", index_col=0)
         assert samples.shape == (TINY_CONFIG["generate"]["n_samples"], g) and list(samples.columns) == list(expr.columns)
@@ -172,7 +172,7 @@ def test_report_builds_with_the_verdict_first(tiny_run):
 
 
 def test_numeric_looking_sample_ids_stay_text(tmp_path):
-    from exprsynth.io import read_expression, read_sample_ids, write_expression
+    from exprsynth.io.files import read_expression, read_sample_ids, write_expression
 
     ids = pd.Index(["001", "002", "010"], name="sample_id")
     df = pd.DataFrame([[1.5, 2.0], [3.0, 4.0], [5.0, 6.0]], index=ids, columns=["g1", "g2"])

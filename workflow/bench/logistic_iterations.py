@@ -25,9 +25,10 @@ sys.path.insert(0, str(ROOT / "workflow/scripts"))
 import sklearn.linear_model  # noqa: E402, F401
 from threadpoolctl import threadpool_limits  # noqa: E402
 
-from exprsynth import metrics as M  # noqa: E402
-from exprsynth.io import encode_labels, read_expression, read_scaler, read_table, read_values  # noqa: E402
-from exprsynth.preprocess import split_data  # noqa: E402
+from exprsynth.evaluation import metrics as M  # noqa: E402
+from exprsynth.data.preprocess import encode_labels
+from exprsynth.io.files import read_expression, read_scaler, read_table, read_values  # noqa: E402
+from exprsynth.data.preprocess import split_data  # noqa: E402
 
 
 def main(argv=None) -> None:

@@ -21,10 +21,10 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
-from exprsynth.gan import GAN  # noqa: E402
-from exprsynth.generator import resolve_device  # noqa: E402
-from exprsynth.training import train_gan, train_vae  # noqa: E402
-from exprsynth.vae import VAE  # noqa: E402
+from exprsynth.models.gan import GAN  # noqa: E402
+from exprsynth.models.base import resolve_device  # noqa: E402
+from exprsynth.models.training import train_gan, train_vae  # noqa: E402
+from exprsynth.models.vae import VAE  # noqa: E402
 
 
 class RowDataset(torch.utils.data.Dataset):

@@ -122,7 +122,8 @@ def model_params(wildcards):
 
 def training_gpus(wildcards):
     """A GPU is requested (from a cluster, say) only where the config asks for one:
-    device: auto uses one when the job finds it, and must not wait for one in a queue."""
+    device: auto uses one when the job finds it, and must not wait for one in a queue.
+    """
     return 1 if config["device"] == "cuda" and wildcards.model in NETWORKS else 0
 
 

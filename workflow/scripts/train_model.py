@@ -10,6 +10,7 @@ from exprsynth.io.checkpoint import package_versions, save_checkpoint
 from exprsynth.io.files import read_expression, read_scaler, read_table, write_csv
 from exprsynth.models import GENERATORS
 from exprsynth.models.base import ZERO_INFLATION_THRESHOLD, TrainingError, resolve_device, zero_fraction
+from exprsynth.models.build import build_generator
 from exprsynth.models.trained import TrainedGenerator
 
 
@@ -49,7 +50,7 @@ def main(
     n_labels = len(data.label_levels)
     zero_value = zero_values(fitted_scaler, len(data.genes))
     zeros = zero_fraction(data.x_train, zero_value)
-    generator = GENERATORS[model].build(len(data.genes), n_labels, hparams)
+    generator = build_generator(model, len(data.genes), n_labels, hparams)
     start = time.perf_counter()
     hist = generator.fit(
         data.x_train,

@@ -12,14 +12,15 @@ from pathlib import Path
 PACKAGE = Path(__file__).resolve().parent
 
 
-def imported_modules(path: Path, kind: str | None = None) -> set[str]:
+def imported_modules(path: Path, kind: str | None = None, root: Path = PACKAGE) -> set[str]:
     """Dotted names of the exprsynth modules `path` imports (at any depth of its code).
 
-    kind: the one generator a rule's job builds (its wildcard); None: all of them."""
+    kind: the one generator a rule's job builds (its wildcard); None: all of them.
+    root: the package directory (a copy of it, in tests)."""
     path = Path(path).resolve()
     # The package a relative import starts from: exprsynth.models for models/vae.py and
     # for models/__init__.py alike.
-    package = path.relative_to(PACKAGE.parent).parts[:-1] if path.is_relative_to(PACKAGE) else ()
+    package = path.relative_to(root.parent).parts[:-1] if path.is_relative_to(root) else ()
     found = set()
     for node in _nodes(ast.parse(path.read_text())):
         if isinstance(node, ast.Import):
@@ -34,13 +35,13 @@ def imported_modules(path: Path, kind: str | None = None) -> set[str]:
                 continue
             found.add(module)
             # `from .models import vae` imports the submodule vae when there is one.
-            found.update(f"{module}.{a.name}" for a in node.names if _file(f"{module}.{a.name}"))
-    if path == PACKAGE / "models" / "__init__.py":
-        # The registry imports each generator's module by name when it is built.
+            found.update(f"{module}.{a.name}" for a in node.names if _file(f"{module}.{a.name}", root))
+    if path == root / "models" / "build.py":
+        # It imports each generator's module by name, from the registry.
         from .models import GENERATORS
 
         found.update(f"exprsynth.models.{e.module}" for k, e in GENERATORS.items() if kind in (None, k))
-    return {m for m in found if _file(m)}
+    return {m for m in found if _file(m, root)}
 
 
 def _nodes(tree: ast.AST):
@@ -55,9 +56,23 @@ def _nodes(tree: ast.AST):
         todo.extend(ast.iter_child_nodes(node))
 
 
-def _file(module: str) -> Path | None:
+def third_party_imports(path: Path) -> set[str]:
+    """Top-level names of the modules outside the package and the standard library that
+    `path` imports, lazy ones included."""
+    import sys
+
+    names = set()
+    for node in _nodes(ast.parse(Path(path).read_text())):
+        if isinstance(node, ast.Import):
+            names |= {a.name.split(".")[0] for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and not node.level:
+            names.add(node.module.split(".")[0])
+    return {n for n in names if n not in sys.stdlib_module_names and n not in ("__future__", "exprsynth")}
+
+
+def _file(module: str, root: Path = PACKAGE) -> Path | None:
     parts = module.split(".")[1:]
-    for candidate in (PACKAGE.joinpath(*parts).with_suffix(".py"), PACKAGE.joinpath(*parts, "__init__.py")):
+    for candidate in (root.joinpath(*parts).with_suffix(".py"), root.joinpath(*parts, "__init__.py")):
         if candidate.is_file():
             return candidate
     return None

@@ -1,7 +1,8 @@
 """Config validation with one-line messages, and the defaults the schema declares.
 
-The schema (workflow/schemas/config.schema.yaml) is the only place a default lives; the
-generator names it accepts come from the registry (`exprsynth.models.GENERATORS`).
+The schema is the only place a default lives: workflow/schemas/config.schema.yaml for the
+workflow, and beside each generator's module its own section (models/<name>.schema.yaml).
+The generator names it accepts come from the registry (`exprsynth.models.GENERATORS`).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import yaml
 from .models import GENERATORS
 
 SCHEMA = Path(__file__).resolve().parents[2] / "schemas" / "config.schema.yaml"
+MODELS_DIR = Path(__file__).resolve().parent / "models"
 
 
 class ConfigError(ValueError):
@@ -20,8 +22,12 @@ class ConfigError(ValueError):
 
 
 def load_schema(path: str | Path = SCHEMA) -> dict:
+    """The workflow's schema with the registry's generators: their names and sections."""
     schema = yaml.safe_load(Path(path).read_text())
     schema["properties"]["models"]["items"]["enum"] = list(GENERATORS)
+    for kind, entry in GENERATORS.items():
+        section = MODELS_DIR / f"{entry.module}.schema.yaml"
+        schema["properties"][kind] = yaml.safe_load(section.read_text())
     return schema
 
 

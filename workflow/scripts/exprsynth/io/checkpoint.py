@@ -19,6 +19,7 @@ import pandas as pd
 
 from ..data.preprocess import Scaler
 from ..models import GENERATORS
+from ..models.build import build_generator
 from ..models.trained import TrainedGenerator
 from .files import atomic_path, read_npz
 
@@ -105,7 +106,7 @@ def load_generator(path: str | Path, *, map_location: str = "cpu") -> TrainedGen
     if ckpt["kind"] not in GENERATORS:
         raise ValueError(f"{path}: unknown generator kind {ckpt['kind']!r}; known: {', '.join(GENERATORS)}")
     levels = ckpt["label_levels"]
-    generator = GENERATORS[ckpt["kind"]].build(len(ckpt["genes"]), len(levels), ckpt["settings"])
+    generator = build_generator(ckpt["kind"], len(ckpt["genes"]), len(levels), ckpt["settings"])
     generator.load(ckpt["fitted"], numbers)
     return TrainedGenerator(
         kind=ckpt["kind"],

@@ -3,16 +3,15 @@
 Everything that lists generators reads this registry: the config schema's model list, the
 training rules' wildcards, the checkpoint kinds, the display names and colours of the
 verdict and the figures. Adding a generator means its module, its entry here, and its
-config section (with its defaults) in the schema.
+config section (with its defaults) in the schema. `build.build_generator` makes one.
 
 May import: `exprsynth.data` (scaler, zero values). Never `io`, `config`, `evaluation`,
 `reporting` or snakemake (tests/test_boundaries.py). Importing the registry is free: a
-generator's module, and torch with it, loads only when that generator is built.
+generator's module, and torch with it, loads only when `build_generator` builds it.
 """
 
 from __future__ import annotations
 
-import importlib
 from dataclasses import dataclass
 
 
@@ -29,12 +28,6 @@ class GeneratorEntry:
     def checkpoint_file(self) -> str:
         """Networks are saved as torch archives, the numpy references as .npz files."""
         return "checkpoint.pt" if self.network else "checkpoint.npz"
-
-    def build(self, n_genes: int, n_labels: int, settings: dict):
-        """An unfitted generator from its complete config section
-        (`exprsynth.config.model_settings(kind)` gives the schema's defaults)."""
-        cls = getattr(importlib.import_module(f".{self.module}", __name__), self.class_name)
-        return cls(n_genes, n_labels, settings)
 
 
 GENERATORS = {

@@ -1,6 +1,6 @@
 """The interface every generator implements, and what the networks share.
 
-A generator is built from its config section (`GENERATORS[kind].build(...)`), fitted on
+A generator is built from its config section (`build.build_generator`), fitted on
 the scaled training matrix, and samples in that scaled space; `TrainedGenerator` adds the
 scaler and the labels and gives profiles in expression units. Its state is two parts: the
 facts learned while fitting (`fitted`: plain numbers and lists) and its numbers (arrays,

@@ -122,3 +122,12 @@ def fit_model(kind, x, y, n_labels, hparams, *, seed, device="cpu", progress=Fal
     generator, history = fit_generator(kind, x, y, n_labels, hparams, seed=seed, device=device, zero_value=zero_value)
     model = getattr(generator, "module", generator)
     return model, {**generator.settings, **generator.fitted}, history
+
+
+def simulate(**overrides):
+    """A simulated cohort: the config schema's simulate section, with `overrides`."""
+    from exprsynth.config import section_settings
+    from exprsynth.data.simulate import simulate_cohort
+
+    settings = {**section_settings("simulate"), **overrides}
+    return simulate_cohort(**{k: tuple(v) if isinstance(v, list) else v for k, v in settings.items()})

@@ -34,9 +34,9 @@ def test_scaling_benchmark_runs_on_a_tiny_size(tmp_path):
         job: (float(start), float(end))
         for job, start, end in (line.split() for line in proc.stdout.split("Timeline")[1].splitlines()[2:])
     }
-    assert 0 <= timeline["simulate_expression"][0] < timeline["simulate_expression"][1] <= wall
+    assert 0 <= timeline["prepare_data"][0] < timeline["prepare_data"][1] <= wall
     # Training starts after the data steps end, and its samples are drawn after it ends.
-    assert timeline["train_model/vae/rep0"][0] >= timeline["simulate_expression"][1] - 0.05
+    assert timeline["train_model/vae/rep0"][0] >= timeline["prepare_data"][1] - 0.05
     assert timeline["generate_samples/vae/rep0"][0] >= timeline["train_model/vae/rep0"][1] - 0.05
 
 

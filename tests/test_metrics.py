@@ -6,12 +6,12 @@ import pytest
 from exprsynth.evaluation import metrics as M
 from exprsynth.evaluation.evaluate import evaluate
 from exprsynth.data.preprocess import Scaler
-from exprsynth.data.simulate import simulate_cohort
+from conftest import simulate
 
 
 @pytest.fixture(scope="module")
 def cohort():
-    c = simulate_cohort(n_samples=400, n_genes=60, n_modules=4, module_size=8, disease_modules=2, random_state=1)
+    c = simulate(n_samples=400, n_genes=60, n_modules=4, module_size=8, disease_modules=2, random_state=1)
     x = c.expression.to_numpy()
     y = c.metadata["disease_status"].to_numpy()
     train, test = np.arange(300), np.arange(300, 400)
@@ -34,7 +34,7 @@ def run(cohort, synth, y_synth=None):
         y_train=cohort["y_train"],
         y_test=cohort["y_test"],
         y_synth=cohort["y_train"] if y_synth is None and synth is not None else y_synth,
-        modules=cohort["modules"],
+        modules=cohort["modules"], max_genes=2000,
     ).values
 
 
@@ -57,7 +57,7 @@ def test_floor_is_where_real_data_sits(floor):
 
 def test_fresh_real_samples_score_like_the_floor(floor):
     """A perfect generator: further samples of the same simulated cohort."""
-    c = simulate_cohort(n_samples=700, n_genes=60, n_modules=4, module_size=8, disease_modules=2, random_state=1)
+    c = simulate(n_samples=700, n_genes=60, n_modules=4, module_size=8, disease_modules=2, random_state=1)
     x = c.expression.to_numpy()
     scaler = Scaler.fit(x[:300], log1p=True)
     z = scaler.transform(x)
@@ -137,13 +137,13 @@ def test_training_stability_is_the_variance_of_the_last_ten_losses(cohort):
     losses = np.r_[np.linspace(5, 1, 20), [1.0, 1.2] * 5]
     synth = cohort["train"].copy()
     common = dict(y_train=cohort["y_train"], y_test=cohort["y_test"], y_synth=cohort["y_train"])
-    with_history = evaluate(cohort["train"], cohort["test"], synth, loss_history=losses, **common)
+    with_history = evaluate(cohort["train"], cohort["test"], synth, loss_history=losses, **common, max_genes=2000)
     assert with_history.values["training_stability"] == pytest.approx(0.01)
-    without = evaluate(cohort["train"], cohort["test"], synth, **common)
+    without = evaluate(cohort["train"], cohort["test"], synth, **common, max_genes=2000)
     assert np.isnan(without.values["training_stability"])
     # A GAN epoch without a generator step logs no loss (NaN): the last ten logged ones.
     gaps = np.r_[np.linspace(5, 1, 20), np.ravel([[1.0, np.nan, 1.2, np.nan]] * 5)]
-    with_gaps = evaluate(cohort["train"], cohort["test"], synth, loss_history=gaps, **common)
+    with_gaps = evaluate(cohort["train"], cohort["test"], synth, loss_history=gaps, **common, max_genes=2000)
     assert with_gaps.values["training_stability"] == pytest.approx(0.01)
 
 
@@ -237,7 +237,7 @@ def test_de_metrics_are_nan_without_the_contrasted_label_in_the_synthetic_set(co
     compare (a slope of 0 would enter the means as a real score), and no DE figure panel."""
     y_test = cohort["y_test"] + (np.arange(len(cohort["y_test"])) % 5 == 0)  # labels 0, 1, 2
     result = evaluate(cohort["train"], cohort["test"], cohort["train"].copy(), y_train=cohort["y_train"],
-                      y_test=y_test, y_synth=cohort["y_train"])
+                      y_test=y_test, y_synth=cohort["y_train"], max_genes=2000)
     assert np.isnan(result.values["de_slope"]) and np.isnan(result.values["de_spearman"])
     assert "de_effect_synth" not in result.details
 
@@ -273,7 +273,7 @@ def test_tstr_with_three_labels_scores_every_label():
 def test_de_details_name_the_contrasted_label(cohort):
     levels = ["control", "disease"]
     result = evaluate(cohort["train"], cohort["test"], cohort["train"].copy(), y_train=cohort["y_train"],
-                      y_test=cohort["y_test"], y_synth=cohort["y_train"], label_levels=levels)
+                      y_test=cohort["y_test"], y_synth=cohort["y_train"], label_levels=levels, max_genes=2000)
     assert str(result.details["de_label"]) == "disease"
 
 
@@ -283,11 +283,11 @@ def test_synthetic_sets_are_scored_at_the_floors_size(cohort):
     gets no two-sample or k-NN scores (they would shrink the real set and flatter it)."""
     train, n = cohort["train"], len(cohort["train"])
     common = dict(y_train=cohort["y_train"], y_test=cohort["y_test"])
-    big = evaluate(train, cohort["test"], np.tile(train, (3, 1)), y_synth=np.tile(cohort["y_train"], 3), **common)
+    big = evaluate(train, cohort["test"], np.tile(train, (3, 1)), y_synth=np.tile(cohort["y_train"], 3), **common, max_genes=2000)
     assert len(big.details["dcr_train"]) == n  # one distance per scored synthetic sample
     assert np.isfinite(big.values["precision"]) and np.isfinite(big.values["c2st_gbt"])
     with pytest.warns(UserWarning, match="fewer than the 300 of the training split"):
-        small = evaluate(train, cohort["test"], train[:50], y_synth=cohort["y_train"][:50], **common)
+        small = evaluate(train, cohort["test"], train[:50], y_synth=cohort["y_train"][:50], **common, max_genes=2000)
     for name in ("c2st_gbt", "c2st_logistic", "precision", "recall", "coverage"):
         assert np.isnan(small.values[name]), name
     assert np.isfinite(small.values["gamma"]) and len(small.details["c2st_scores"]) == 0

@@ -237,9 +237,9 @@ def test_cli_writes_h5ad_and_refuses_what_it_cannot_write(data, tmp_path):
 def test_mse_mean_reading_collapses_the_vae_and_the_elbo_does_not():
     """The original comparison's VAE: MSE averaged over genes lets KL win (std MSE ~ 1)."""
     from exprsynth.evaluation import metrics as M
-    from exprsynth.data.simulate import simulate_cohort
+    from conftest import simulate
 
-    c = simulate_cohort(n_samples=400, n_genes=100, n_modules=4, module_size=10, disease_modules=1)
+    c = simulate(n_samples=400, n_genes=100, n_modules=4, module_size=10, disease_modules=1)
     x = c.expression.to_numpy()
     z = Scaler.fit(x, log1p=False).transform(x).astype(np.float32)
     common = {"epochs": 30, "batch_size": 64, "lr": 1e-3, "latent_dim": 32, "hidden": [128, 128]}

@@ -1,12 +1,13 @@
 import numpy as np
 import pytest
 
-from exprsynth.data.simulate import LABEL_COLUMNS, simulate_cohort
+from conftest import simulate
+from exprsynth.data.simulate import LABEL_COLUMNS
 
 
 @pytest.fixture(scope="module")
 def cohort():
-    return simulate_cohort()
+    return simulate()
 
 
 def test_default_shape_ids_and_non_negative(cohort):
@@ -56,13 +57,13 @@ def test_label_depends_on_expression(cohort):
 
 
 def test_same_seed_same_cohort_other_seed_differs():
-    a = simulate_cohort(n_samples=50, n_genes=30, n_modules=2, module_size=5, disease_modules=1)
-    b = simulate_cohort(n_samples=50, n_genes=30, n_modules=2, module_size=5, disease_modules=1)
-    c = simulate_cohort(n_samples=50, n_genes=30, n_modules=2, module_size=5, disease_modules=1, random_state=1)
+    a = simulate(n_samples=50, n_genes=30, n_modules=2, module_size=5, disease_modules=1)
+    b = simulate(n_samples=50, n_genes=30, n_modules=2, module_size=5, disease_modules=1)
+    c = simulate(n_samples=50, n_genes=30, n_modules=2, module_size=5, disease_modules=1, random_state=1)
     assert a.expression.equals(b.expression) and a.metadata.equals(b.metadata)
     assert not a.expression.equals(c.expression)
 
 
 def test_impossible_module_layout_is_refused():
     with pytest.raises(ValueError, match="exceeds n_genes"):
-        simulate_cohort(n_genes=10, n_modules=3, module_size=5)
+        simulate(n_genes=10, n_modules=3, module_size=5)

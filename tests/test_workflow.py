@@ -112,7 +112,7 @@ def test_editing_the_simulator_reruns_everything(tiny_run, tmp_path):
     work = edited_copy(tiny_run, tmp_path, lambda c: c["simulate"].update(technical_noise=0.2))
     rules = {rule for rule, _ in planned_jobs(run_snakemake(work, "-n", "--cores", "2").stdout)}
     assert rules == {
-        "simulate_expression",
+        "prepare_data",
         "split_samples",
         "fit_scaler",
         "train_model",

@@ -179,7 +179,7 @@ def _scores(cohort, synth):
         y_train=y[cohort["train"]],
         y_test=y[cohort["test"]],
         y_synth=None if synth is None else y[cohort["train"]],
-        zero_value=cohort["zero_value"],
+        zero_value=cohort["zero_value"], max_genes=2000,
     ).values
 
 
@@ -215,7 +215,7 @@ def test_zero_metrics_read_clipped_values_as_zeros():
     assert M.zero_fraction_gene(real, synth, zv) == 0.0
     assert M.zero_fraction_gene(real, synth, zv, clipped=False) == 0.5
     x = np.random.default_rng(0).normal(size=(40, 3))
-    assert np.isnan(evaluate(x, x, None).values["zero_fraction_gene"])  # no zero value given
+    assert np.isnan(evaluate(x, x, None, max_genes=2000).values["zero_fraction_gene"])  # no zero value given
 
 
 # --- .h5ad output ----------------------------------------------------------------------------

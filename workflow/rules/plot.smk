@@ -68,6 +68,7 @@ rule plot_replicate:
     params:
         models=MODELS,
         against=config["evaluation"]["against"],
+        max_genes=config["evaluation"]["max_genes"],
     script:
         "../scripts/plot_figures.py"
 

@@ -17,6 +17,8 @@ from exprsynth.reporting import plots
 
 # Synthetic samples per model that the figures draw from (the default cohort has 1,000).
 FIGURE_ROWS = 2000
+# Genes a correlation heatmap shows at most: more make a grey blur at a figure's size.
+HEATMAP_GENES = 300
 
 
 def main(
@@ -31,6 +33,7 @@ def main(
     details: list[str] = (),
     summary: str | None = None,
     against: str = "test",
+    max_genes: int = HEATMAP_GENES,
 ) -> None:
     @cache
     def data():
@@ -68,7 +71,9 @@ def main(
         ),
         "comparison_summary": lambda: plots.comparison_summary(table(), models, against),
         "gene_mean_variance": lambda: plots.gene_mean_variance(data()[1].x_test, synthetic()),
-        "correlation_heatmaps": lambda: plots.correlation_heatmaps(data()[1].x_test, synthetic(), spread()),
+        "correlation_heatmaps": lambda: plots.correlation_heatmaps(
+            data()[1].x_test, synthetic(), spread(), min(HEATMAP_GENES, max_genes)
+        ),
         "c2st_roc": lambda: plots.c2st_roc(evaluation()),
         "dcr_histograms": lambda: plots.dcr_histograms(evaluation(), against),
         "de_scatter": lambda: plots.de_scatter(evaluation(), against),
@@ -85,7 +90,6 @@ if "snakemake" in globals():
     with threadpool_limits(snakemake.threads):  # numpy's BLAS (PCA axes, correlations)
         main(
             **{k: (list(v) if k in ("samples", "histories", "details") else v) for k, v in snakemake.input.items() if k != "code"},
-            models=snakemake.params.models,
-            against=snakemake.params.against,
+            **snakemake.params,
             outputs=dict(snakemake.output.items()),
         )

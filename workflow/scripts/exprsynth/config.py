@@ -31,12 +31,18 @@ def load_schema(path: str | Path = SCHEMA) -> dict:
     return schema
 
 
+def section_settings(section: str, overrides: dict | None = None) -> dict:
+    """A config section complete: the schema's defaults, then `overrides`, checked as the
+    workflow checks them. What the workflow uses for the same values."""
+    return validate_config({section: dict(overrides or {})})[section]
+
+
 def model_settings(kind: str, overrides: dict | None = None) -> dict:
-    """A generator's complete config section: the schema's defaults, then `overrides`,
-    checked as the workflow checks them. What the workflow builds from the same values."""
+    """A generator's complete config section (`section_settings`): build_generator with
+    it builds what the workflow builds from the same values."""
     if kind not in GENERATORS:
         raise ConfigError(f"unknown generator {kind!r}; known: {', '.join(GENERATORS)}")
-    return validate_config({kind: dict(overrides or {})})[kind]
+    return section_settings(kind, overrides)
 
 
 def validate_config(config: dict, schema_path: str | Path = SCHEMA) -> dict:

@@ -1,4 +1,4 @@
-"""Train/test split and the expression scaler (SPEC §2)."""
+"""Train/test split, the expression scaler, labels and exact zeros."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Simulated bulk expression cohort with known structure (SPEC §1.1).
+"""Simulated bulk expression cohort with known structure (docs/design.md, "The simulated cohort").
 
 Built in log space: co-expression modules with a planted within-module correlation,
 a batch effect and continuous global factors touching every gene, cell-type-like
@@ -28,23 +28,24 @@ class SimulatedCohort:
 
 def simulate_cohort(
     *,
-    n_samples: int = 1000,
-    n_genes: int = 500,
-    n_modules: int = 10,
-    module_size: int = 20,
-    correlation_range: tuple[float, float] = (0.6, 0.9),
-    n_batches: int = 2,
-    n_factors: int = 2,
-    factor_strength: float = 0.1,
-    n_cell_types: int = 3,
-    cell_type_effect: float = 1.0,
-    technical_noise: float = 0.1,
-    disease_modules: int = 3,
-    disease_effect: float = 2.0,
-    prevalence: float = 0.4,
-    random_state: int = 42,
+    n_samples: int,
+    n_genes: int,
+    n_modules: int,
+    module_size: int,
+    correlation_range: tuple[float, float],
+    n_batches: int,
+    n_factors: int,
+    factor_strength: float,
+    n_cell_types: int,
+    cell_type_effect: float,
+    technical_noise: float,
+    disease_modules: int,
+    disease_effect: float,
+    prevalence: float,
+    random_state: int,
 ) -> SimulatedCohort:
-    """Draw one cohort; the same arguments always give the same cohort."""
+    """Draw one cohort; the same arguments always give the same cohort. The defaults are
+    the config schema's `simulate` section (`exprsynth.config.section_settings("simulate")`)."""
     if n_modules * module_size > n_genes:
         raise ValueError(
             f"n_modules * module_size = {n_modules * module_size} exceeds n_genes = {n_genes}"

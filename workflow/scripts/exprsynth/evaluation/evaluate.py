@@ -1,4 +1,4 @@
-"""The whole metric suite for one synthetic set, and the real-vs-real floor (SPEC §5)."""
+"""The whole metric suite for one synthetic set, and the real-vs-real floor (docs/design.md, "Metrics")."""
 
 from __future__ import annotations
 
@@ -38,7 +38,7 @@ def evaluate(
     loss_history: np.ndarray | None = None,
     zero_value: np.ndarray | None = None,
     zero_clipped: bool = True,
-    max_genes: int = 2000,
+    max_genes: int,
     gene_spread: np.ndarray | None = None,
     label_levels: list[str] | None = None,
     seed: int = 0,

@@ -1,4 +1,4 @@
-"""Metrics that judge synthetic samples against held-out real samples (SPEC §5).
+"""Metrics that judge synthetic samples against held-out real samples (docs/design.md, "Metrics").
 
 Metrics see arrays, never a model: every generator is judged by the same code. All arrays
 are in the scaled space fitted on the training split. `evaluate` runs the whole suite for

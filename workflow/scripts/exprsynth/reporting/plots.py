@@ -191,7 +191,7 @@ def gene_mean_variance(test: np.ndarray, synthetic: dict[str, np.ndarray]) -> pl
 
 
 def correlation_heatmaps(
-    test: np.ndarray, synthetic: dict[str, np.ndarray], spread: np.ndarray, max_genes: int = 300
+    test: np.ndarray, synthetic: dict[str, np.ndarray], spread: np.ndarray, max_genes: int
 ) -> plt.Figure:
     """Gene-gene correlations of real and each model, for the max_genes genes of largest
     training spread (Scaler.spread), ordered by clustering the real ones."""

@@ -10,8 +10,11 @@ import math
 
 import pandas as pd
 
-ORDER = ["vae", "gan", "gaussian", "independent"]
-NAMES = {"vae": "VAE", "gan": "GAN", "gaussian": "Gaussian ref.", "independent": "independent ref."}
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
+from exprsynth.models import GENERATORS, display_name  # noqa: E402
 
 
 def number(x: float) -> str:
@@ -36,20 +39,20 @@ def main(argv=None) -> None:
     parser.add_argument("--metrics", help="comma-separated metric names (default: all)")
     args = parser.parse_args(argv)
     table = pd.read_csv(args.path)
-    models = [m for m in ORDER if m in set(table.model)] + sorted(set(table.model) - set(ORDER))
+    models = [m for m in GENERATORS if m in set(table.model)] + sorted(set(table.model) - set(GENERATORS))
     known = list(dict.fromkeys(table.metric))
     metrics = args.metrics.split(",") if args.metrics else known
     unknown = [m for m in metrics if m not in known]
     if unknown:
         parser.error(f"no metric {', '.join(unknown)} in {args.path}; it has {', '.join(known)}")
-    print("| metric | better | floor | " + " | ".join(NAMES.get(m, m) for m in models) + " | VAE vs GAN |")
+    print("| metric | better | floor | " + " | ".join(display_name(m) for m in models) + " | VAE vs GAN |")
     print("|---" * (len(models) + 4) + "|")
     for metric in metrics:
         rows = table[table.metric == metric].set_index("model")
         first = rows.iloc[0]
         p, p_adjusted = first["p_value"], first["p_adjusted"]
         tested = not math.isnan(p)
-        winner = NAMES.get(first["winner"], first["winner"])
+        winner = display_name(first["winner"])
         verdict = winner + (f" (p = {p:.2g}, adjusted {p_adjusted:.2g})" if tested else "")
         cells = [cell(rows.loc[m]) for m in models]
         better = first["better"].replace("-", " ")
@@ -57,7 +60,8 @@ def main(argv=None) -> None:
         print(f"| {metric} | {better} | {floor} | " + " | ".join(cells) + f" | {verdict} |")
     print(
         f"\nn = {int(table.n_replicates.max())} replicates; mean [95% CI]; floor = real train vs real test; "
-        "paired t-test p, and adjusted over all ranked metrics (Benjamini-Hochberg)."
+        "p from the corrected resampled t-test across replicates (Nadeau & Bengio, 2003), and "
+        "adjusted over every pair of generators and ranked metric (Benjamini-Hochberg)."
     )
 
 

@@ -71,6 +71,11 @@ rule compare_models:
             caption="../report/comparison_results_per_replicate.rst",
             category="Verdict",
         ),
+        pairs=report(
+            "results/comparison_pairs.csv",
+            caption="../report/comparison_pairs.rst",
+            category="Verdict",
+        ),
         verdict="results/verdict.rst",
     log:
         "logs/compare_models.log",
@@ -79,6 +84,7 @@ rule compare_models:
     conda:
         "../../envs/data.yaml"
     params:
+        test_fraction=config["split"]["test_fraction"],
         against=config["evaluation"]["against"],
     script:
         "../scripts/compare_models.py"

@@ -10,7 +10,16 @@ from exprsynth.io.files import atomic_path, read_table, write_csv
 from exprsynth.reporting.verdict import verdict_rst
 
 
-def main(*, metrics: list[str], summary: str, per_replicate: str, verdict: str, against: str = "test") -> None:
+def main(
+    *,
+    metrics: list[str],
+    summary: str,
+    per_replicate: str,
+    pairs: str,
+    verdict: str,
+    test_fraction: float,
+    against: str = "test",
+) -> None:
     frames = []
     for path in map(Path, metrics):  # results/metrics/{model}/rep{rep}.csv
         frame = read_table(path)
@@ -19,10 +28,13 @@ def main(*, metrics: list[str], summary: str, per_replicate: str, verdict: str, 
         frames.append(frame)
     table = pd.concat(frames, ignore_index=True)
     write_csv(table, per_replicate)
-    result = summarise(table)
+    # n_test / n_train of every replicate's split, for the corrected resampled t-test.
+    ratio = test_fraction / (1 - test_fraction)
+    result, tests = summarise(table, test_train_ratio=ratio)
     write_csv(result, summary)
+    write_csv(tests, pairs)
     with atomic_path(verdict) as tmp:
-        tmp.write_text(verdict_rst(result, against=against))
+        tmp.write_text(verdict_rst(result, tests, test_train_ratio=ratio, against=against))
     print(result.to_string(index=False), file=sys.stderr)
 
 
@@ -32,6 +44,7 @@ if "snakemake" in globals():
         metrics=list(snakemake.input.metrics),
         summary=snakemake.output.summary,
         per_replicate=snakemake.output.per_replicate,
+        pairs=snakemake.output.pairs,
         verdict=snakemake.output.verdict,
-        against=snakemake.params.against,
+        **snakemake.params,
     )

@@ -30,8 +30,15 @@ def confidence_interval(values: np.ndarray, level: float = 0.95) -> tuple[float,
     return float(v.mean() - half), float(v.mean() + half)
 
 
-def paired_test(a: np.ndarray, b: np.ndarray) -> float:
-    """Two-sided paired t-test p-value of a vs b across replicates (NaN if untestable)."""
+def resampled_t_test(a: np.ndarray, b: np.ndarray, test_train_ratio: float) -> float:
+    """Two-sided p-value of a vs b across replicates: the corrected resampled t-test
+    (Nadeau & Bengio, 2003). NaN if untestable.
+
+    Replicates re-split one cohort, so their training sets overlap and their scores are
+    correlated: the plain paired t-test's variance of the mean difference, s^2 / J, is too
+    small. The correction inflates it to (1/J + n_test/n_train) s^2. test_train_ratio = 0
+    gives the plain paired t-test.
+    """
     ok = np.isfinite(a) & np.isfinite(b)
     d = a[ok] - b[ok]
     if len(d) < 2:
@@ -40,7 +47,7 @@ def paired_test(a: np.ndarray, b: np.ndarray) -> float:
     # a constant difference counts only when it held in at least three replicates.
     if np.ptp(d) <= 1e-12 * max(1.0, float(np.abs(d).max())):
         return 1.0 if np.all(d == 0) else (0.0 if len(d) >= 3 else float("nan"))
-    t = d.mean() / (d.std(ddof=1) / np.sqrt(len(d)))
+    t = d.mean() / np.sqrt((1 / len(d) + test_train_ratio) * d.var(ddof=1))
     return float(2 * stdtr(len(d) - 1, -abs(t)))
 
 
@@ -56,16 +63,15 @@ def adjust_p_values(p: np.ndarray) -> np.ndarray:
     return out
 
 
-def summarise(per_replicate: pd.DataFrame, contenders: tuple[str, str] = ("vae", "gan")) -> pd.DataFrame:
+def summarise(
+    per_replicate: pd.DataFrame, *, test_train_ratio: float, contenders: tuple[str, str] = ("vae", "gan")
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """per_replicate: columns replicate, model, metric, value, floor.
 
-    Returns one row per metric x model: mean, ci_low, ci_high (a t-interval, clipped to
-    the values the metric can take), n_replicates, floor, better,
-    and per metric the leader between the contenders (better mean over the replicates where
-    both have a value), the paired t-test p-value, that p-value adjusted over all ranked
-    metrics (Benjamini-Hochberg: 25 metrics tested at once would otherwise name about one
-    winner by chance), and the winner only where the adjusted p < 0.05 ("no clear winner"
-    otherwise).
+    Returns (summary, pairs). summary: one row per metric x model: mean, ci_low, ci_high
+    (a t-interval, clipped to the values the metric can take), n_replicates, floor, better,
+    and the contenders' comparison from `pairs` (leader, p_value, p_adjusted, winner).
+    pairs: `pairwise_tests` over every pair of models.
     """
     rows = []
     for (metric, model), g in per_replicate.groupby(["metric", "model"], sort=False):
@@ -85,33 +91,43 @@ def summarise(per_replicate: pd.DataFrame, contenders: tuple[str, str] = ("vae",
             }
         )
     summary = pd.DataFrame(rows)
-    verdicts = {m: _verdict(per_replicate[per_replicate.metric == m], contenders) for m in summary.metric.unique()}
-    metrics = list(verdicts)
-    adjusted = adjust_p_values([verdicts[m]["p_value"] for m in metrics])
-    for m, p in zip(metrics, adjusted):
-        v = verdicts[m]
-        v["p_adjusted"] = p
-        if v["winner"] not in ("", "not ranked"):
-            v["winner"] = v["leader"] if p < ALPHA and v["leader"] != "tie" else "no clear winner"
-    for key in ("leader", "p_value", "p_adjusted", "winner"):
-        summary[key] = summary["metric"].map(lambda m: verdicts[m][key])
-    return summary
-
-
-def _verdict(rows: pd.DataFrame, contenders: tuple[str, str]) -> dict:
+    pairs = pairwise_tests(per_replicate, list(dict.fromkeys(summary.model)), test_train_ratio)
     a, b = contenders
-    wide = rows.pivot_table(index="replicate", columns="model", values="value", dropna=False)
-    if a not in wide or b not in wide:
-        return {"leader": "", "p_value": float("nan"), "winner": ""}
-    metric = METRIC_BY_NAME[rows.metric.iloc[0]]
-    if not metric.ranked:
-        return {"leader": "", "p_value": float("nan"), "winner": "not ranked"}
-    better = metric.better
-    floor = rows.groupby("replicate")["floor"].mean().reindex(wide.index)
-    sa, sb = oriented_score(wide[a], better, floor), oriented_score(wide[b], better, floor)
-    paired = np.isfinite(sa) & np.isfinite(sb)  # the leader from the replicates the test sees
-    if not paired.any():
-        return {"leader": "", "p_value": float("nan"), "winner": ""}
-    ma, mb = sa[paired].mean(), sb[paired].mean()
-    leader = a if ma > mb else b if mb > ma else "tie"
-    return {"leader": leader, "p_value": paired_test(sa, sb), "winner": "no clear winner"}
+    duel = pairs[(pairs.model_a == a) & (pairs.model_b == b)].set_index("metric")
+    for key in ("leader", "p_value", "p_adjusted", "winner"):
+        blank = float("nan") if key.startswith("p_") else ""
+        summary[key] = summary["metric"].map(lambda m: duel[key].get(m, blank))
+    unranked = summary["metric"].map(lambda m: not METRIC_BY_NAME[m].ranked)
+    summary.loc[unranked, "winner"] = "not ranked"
+    return summary, pairs
+
+
+def pairwise_tests(per_replicate: pd.DataFrame, models: list[str], test_train_ratio: float) -> pd.DataFrame:
+    """Every pair of models (in `models`' order) on every ranked metric: the leader (better
+    mean over the replicates where both have a value), the corrected resampled t-test's
+    p-value, that p adjusted over all the pairs and metrics tested together
+    (Benjamini-Hochberg: 6 pairs x 24 metrics at once would otherwise name winners by
+    chance), and the winner where the adjusted p < 0.05, else "no clear winner"."""
+    rows = []
+    for metric, g in per_replicate.groupby("metric", sort=False):
+        if not METRIC_BY_NAME[metric].ranked:
+            continue
+        wide = g.pivot_table(index="replicate", columns="model", values="value", dropna=False)
+        floor = g.groupby("replicate")["floor"].mean().reindex(wide.index)
+        present = [m for m in models if m in wide]
+        score = {m: oriented_score(wide[m], METRIC_BY_NAME[metric].better, floor) for m in present}
+        for i, a in enumerate(present):
+            for b in present[i + 1 :]:
+                sa, sb = score[a], score[b]
+                paired = np.isfinite(sa) & np.isfinite(sb)  # the leader from the replicates the test sees
+                if not paired.any():
+                    continue
+                ma, mb = sa[paired].mean(), sb[paired].mean()
+                leader = a if ma > mb else b if mb > ma else "tie"
+                p = resampled_t_test(sa, sb, test_train_ratio)
+                rows.append({"metric": metric, "model_a": a, "model_b": b, "leader": leader, "p_value": p})
+    pairs = pd.DataFrame(rows, columns=["metric", "model_a", "model_b", "leader", "p_value"])
+    pairs["p_adjusted"] = adjust_p_values(pairs["p_value"].to_numpy(dtype=float))
+    significant = (pairs["p_adjusted"] < ALPHA) & (pairs["leader"] != "tie")
+    pairs["winner"] = np.where(significant, pairs["leader"], "no clear winner")
+    return pairs

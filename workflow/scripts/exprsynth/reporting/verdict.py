@@ -7,7 +7,7 @@ import pandas as pd
 
 from ..evaluation.compare import ALPHA, oriented_score
 from ..evaluation.metrics import METRIC_BY_NAME
-from ..models import display_name
+from ..models import NETWORKS, REFERENCES, display_name
 
 
 # Metrics quoted in the verdict's table, in this order.
@@ -30,20 +30,27 @@ def _fmt(row: pd.Series) -> str:
     return f"{row['mean']:.3g}" if np.isfinite(row["mean"]) else "n/a"
 
 
-def verdict_rst(summary: pd.DataFrame, contenders: tuple[str, str] = ("vae", "gan"), against: str = "test") -> str:
-    """The report's first page: who wins on what, by how much, how sure, and where references win.
+def verdict_rst(
+    summary: pd.DataFrame,
+    pairs: pd.DataFrame,
+    *,
+    test_train_ratio: float,
+    contenders: tuple[str, str] = ("vae", "gan"),
+    against: str = "test",
+) -> str:
+    """The report's first page. It answers first whether a network beats the simple
+    references, then how the two networks compare, then every pair; the table follows.
 
-    against: the split the samples were scored against (config evaluation.against)."""
+    summary, pairs: `evaluation.compare.summarise`. test_train_ratio: n_test / n_train of a
+    replicate's split, the correction of the test. against: the split the samples were
+    scored against (config evaluation.against)."""
     a, b = contenders
     per_metric = summary.drop_duplicates("metric").set_index("metric")
+    models = list(summary.model.unique())
+    networks = [m for m in models if m in NETWORKS]
+    references = [m for m in models if m in REFERENCES]
     n = int(summary["n_replicates"].max())
-    wins = {m: per_metric.index[per_metric["winner"] == m].tolist() for m in contenders}
-    unclear = per_metric.index[per_metric["winner"] == "no clear winner"].tolist()
-    # Both networks NaN on every replicate: e.g. augmentation_gain on 50 training samples or fewer.
-    means = summary.pivot_table(index="metric", columns="model", values="mean", dropna=False, sort=False)
-    both = {a, b} <= set(means.columns)
-    missing = means.index[means[a].isna() & means[b].isna()].tolist() if both else []
-    ranked = per_metric.index[per_metric["p_value"].notna()].tolist()
+    tested = pairs[pairs["p_value"].notna()]
     if against == "train":
         scored = "the training split they were trained on (``evaluation.against: train``, as in the original comparison; privacy metrics mean nothing then)"
         floor = "real training samples scored against themselves"
@@ -52,10 +59,17 @@ def verdict_rst(summary: pd.DataFrame, contenders: tuple[str, str] = ("vae", "ga
     lines = ["Verdict", "=======", ""]
     lines.append(
         f"Synthetic samples were scored against {scored} over **{n} replicate"
-        f"{'s' if n != 1 else ''}** (each re-splits, re-trains and re-evaluates). A winner is "
-        f"named only where a paired t-test across replicates gives p < {ALPHA}"
-        + (f" after adjusting for the {_count(ranked)} tested together (Benjamini-Hochberg)." if ranked else ".")
+        f"{'s' if n != 1 else ''}** (each re-splits, re-trains and re-evaluates)."
     )
+    if len(tested):
+        lines.append(
+            f"Differences are tested with the corrected resampled t-test (Nadeau & Bengio, 2003): "
+            f"replicates re-split one cohort, so their scores are correlated, and the variance of "
+            f"the mean difference is inflated to (1/{n} + {test_train_ratio:.2g}) s², where the "
+            f"plain paired t-test uses s²/{n}. A difference counts where p < {ALPHA} after "
+            f"adjusting for the {len(tested)} tests made together (every pair of generators on "
+            f"every ranked metric; Benjamini-Hochberg)."
+        )
     lines.append("")
     if n < 2:
         lines += [
@@ -63,35 +77,43 @@ def verdict_rst(summary: pd.DataFrame, contenders: tuple[str, str] = ("vae", "ga
             "set ``replicates`` to at least 3 in ``config.yaml`` for a verdict.",
             "",
         ]
-    for m in contenders:
-        if wins[m]:
-            lines.append(f"- **{display_name(m)} wins** on {_count(wins[m])}: {', '.join(wins[m])}.")
-    if unclear:
-        lines.append(f"- **No clear winner** on {_count(unclear)}: {', '.join(unclear)}.")
-    if missing:
-        lines.append(f"- **Not computed** on this data (NaN for both): {', '.join(missing)}.")
-    lines.append("")
-    references = [m for m in summary.model.unique() if m not in contenders]
-    for ref in references:
-        beaten = []
-        for metric, g in summary.groupby("metric", sort=False):
-            g = g.set_index("model")
-            if not {a, b, ref} <= set(g.index):
-                continue
-            better = METRIC_BY_NAME[metric].better
-            s = {k: float(oriented_score([g.loc[k, "mean"]], better, g.loc[k, "floor"])[0]) for k in (a, b, ref)}
-            if all(np.isfinite(list(s.values()))) and s[ref] > max(s[a], s[b]):
-                beaten.append(metric)
-        # Means only, untested: a reference's lead can be within replicate noise.
-        what = f"- The **{display_name(ref)}** has a better mean than both {display_name(a)} and {display_name(b)} on"
-        lines.append(f"{what}: {', '.join(beaten)}." if beaten else f"{what} no metric.")
+    if networks and references:
+        lines += _against_references(summary, pairs, networks, references)
+    if {a, b} <= set(models):
+        wins = {m: per_metric.index[per_metric["winner"] == m].tolist() for m in contenders}
+        unclear = per_metric.index[per_metric["winner"] == "no clear winner"].tolist()
+        # Both networks NaN on every replicate: e.g. augmentation_gain on 50 training samples or fewer.
+        means = summary.pivot_table(index="metric", columns="model", values="mean", dropna=False, sort=False)
+        missing = means.index[means[a].isna() & means[b].isna()].tolist()
+        title = f"{display_name(a)} against {display_name(b)}"
+        lines += [title, "-" * len(title), ""]
+        for m in contenders:
+            if wins[m]:
+                lines.append(f"- **{display_name(m)} wins** on {_count(wins[m])}: {', '.join(wins[m])}.")
+        if unclear:
+            lines.append(f"- **No clear winner** on {_count(unclear)}: {', '.join(unclear)}.")
+        if missing:
+            lines.append(f"- **Not computed** on this data (NaN for both): {', '.join(missing)}.")
+        lines.append("")
+    if len(models) > 2:
+        lines += ["Every pair", "----------", ""]
+        header = ["pair", "first better on", "second better on", "no clear difference"]
+        rows = []
+        for (x, y), g in pairs.groupby(["model_a", "model_b"], sort=False):
+            rows.append(
+                [
+                    f"{display_name(x)} vs {display_name(y)}",
+                    str(int((g.winner == x).sum())),
+                    str(int((g.winner == y).sum())),
+                    str(int((g.winner == "no clear winner").sum())),
+                ]
+            )
+        lines += [*_rst_table(header, rows), ""]
     lines += [
-        "",
         f"Headline metrics (mean [95% CI]; floor = {floor}"
-        + ("; p adjusted as above):" if ranked else "):"),
+        + (f"; the last column: {display_name(a)} vs {display_name(b)}, p adjusted as above):" if len(tested) else "):"),
         "",
     ]
-    models = list(summary.model.unique())
     header = ["metric", "better", "floor", *[display_name(m) for m in models], "winner (p)"]
     rows = []
     for metric in HEADLINE:
@@ -106,15 +128,64 @@ def verdict_rst(summary: pd.DataFrame, contenders: tuple[str, str] = ("vae", "ga
                 per_metric.loc[metric, "better"],
                 f"{per_metric.loc[metric, 'floor']:.3g}",
                 *[_fmt(g.loc[m]) for m in models],
-                f"{display_name(winner)} ({p:.2g})" if np.isfinite(p) else winner,
+                f"{display_name(winner)} ({_p(p)})" if np.isfinite(p) else winner,
             ]
         )
     lines += _rst_table(header, rows)
-    lines += ["", "Every metric with its interval is in ``comparison_results.csv`` and the forest plot."]
+    lines += [
+        "",
+        "Every metric with its interval is in ``comparison_results.csv``, every pair's test in "
+        "``comparison_pairs.csv``, and the forest plot shows them.",
+    ]
     return "\n".join(lines) + "\n"
 
 
-def _count(metrics: list[str]) -> str:
+def _against_references(summary, pairs, networks, references) -> list[str]:
+    """Per network: the metrics where it beats the best reference on that metric (the one
+    with the better mean), where that reference beats it, and where neither does."""
+    lines = ["Do the networks beat the references?", "-" * 36, ""]
+    for net in networks:
+        beats, loses, unclear = [], [], 0
+        for metric, g in summary.groupby("metric", sort=False):
+            if not METRIC_BY_NAME[metric].ranked:
+                continue
+            g = g.set_index("model")
+            better = METRIC_BY_NAME[metric].better
+            score = {r: float(oriented_score([g.loc[r, "mean"]], better, g.loc[r, "floor"])[0]) for r in references}
+            score = {r: v for r, v in score.items() if np.isfinite(v)}
+            if not score:
+                continue
+            best = max(score, key=score.get)
+            row = pairs[
+                (pairs.metric == metric)
+                & (((pairs.model_a == net) & (pairs.model_b == best)) | ((pairs.model_a == best) & (pairs.model_b == net)))
+            ]
+            if row.empty:
+                continue
+            row = row.iloc[0]
+            p = f"{display_name(best)}, {_p(row.p_adjusted)}" if np.isfinite(row.p_adjusted) else display_name(best)
+            if row.winner == net:
+                beats.append(f"{metric} ({p})")
+            elif row.winner == best:
+                loses.append(f"{metric} ({p})")
+            else:
+                unclear += 1
+        name = display_name(net)
+        lines.append(
+            f"- **{name}** beats the best reference on {_count(beats)}"
+            + (f": {', '.join(beats)}" if beats else "")
+            + f"; the best reference beats it on {_count(loses)}"
+            + (f": {', '.join(loses)}" if loses else "")
+            + f"; no clear difference on {_count(range(unclear))}."
+        )
+    return [*lines, ""]
+
+
+def _p(p: float) -> str:
+    return "p < 0.001" if p < 0.001 else f"p {p:.2g}"
+
+
+def _count(metrics) -> str:
     return f"{len(metrics)} metric{'s' if len(metrics) != 1 else ''}"
 
 

@@ -36,6 +36,7 @@ GENERATORS = {
         GeneratorEntry("vae", "VAE", "tab:blue", "vae", "VAEGenerator", network=True),
         GeneratorEntry("gan", "GAN", "tab:orange", "gan", "GANGenerator", network=True),
         GeneratorEntry("gaussian", "Gaussian reference", "tab:green", "gaussian", "GaussianReference", network=False),
+        GeneratorEntry("mixture", "mixture reference", "tab:brown", "mixture", "MixtureReference", network=False),
         GeneratorEntry(
             "independent", "independent reference", "tab:purple", "independent", "IndependentReference", network=False
         ),

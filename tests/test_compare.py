@@ -102,7 +102,6 @@ def test_the_leader_comes_from_the_replicates_both_models_have():
 
 
 def test_verdict_names_winners_and_where_references_win():
-    from exprsynth.reporting.verdict import verdict_rst
 
     per_rep = pd.concat(
         [
@@ -125,7 +124,6 @@ def test_verdict_names_winners_and_where_references_win():
 
 
 def test_verdict_says_what_was_scored_and_what_could_not_be():
-    from exprsynth.reporting.verdict import verdict_rst
 
     per_rep = pd.concat(
         [

@@ -45,6 +45,7 @@ VAE_OPTIONS = [
     {"reconstruction": "mse_mean"},
     {"kl_warmup_epochs": 2, "beta": 0.5},
     {"latent_sampling": "aggregate_posterior"},
+    {"latent_sampling": "mixture", "latent_components": 3},
 ]
 GAN_OPTIONS = [
     {"loss": "bce"},
@@ -111,6 +112,7 @@ def test_gan_options_train_with_finite_losses(options, data):
     [
         ("vae", {}),
         ("vae", {"latent_sampling": "aggregate_posterior"}),
+        ("vae", {"latent_sampling": "mixture", "latent_components": 3}),
         ("gan", {}),
         ("gan", {"minibatch_std": True, "ema": 0.9}),
         ("gan", {"critic_conditioning": "projection", "generator_conditioning": "every_layer", "minibatch_std": True}),
@@ -462,8 +464,8 @@ def test_aggregate_posterior_sampler_has_the_moments_of_each_labels_encodings(da
     for k in (0, 1):
         m, v = mu[yt == k].double(), logvar[yt == k].double().exp()
         cov = torch.cov(m.T) + torch.diag(v.mean(dim=0))
-        chol = model.latent_cholesky[k].double()
-        torch.testing.assert_close(model.latent_mean[k].double(), m.mean(dim=0), atol=1e-5, rtol=0)
+        chol = model.latent_cholesky[k, 0].double()
+        torch.testing.assert_close(model.latent_mean[k, 0].double(), m.mean(dim=0), atol=1e-5, rtol=0)
         torch.testing.assert_close(chol @ chol.T, cov, atol=1e-5, rtol=1e-4)
     # sample() draws z from those Gaussians (seen through an identity decoder, no noise)
     model.decode = lambda z, y: z
@@ -472,12 +474,33 @@ def test_aggregate_posterior_sampler_has_the_moments_of_each_labels_encodings(da
     labels = torch.tensor([0, 1]).repeat_interleave(4000)
     z = model.sample(8000, labels)
     for k in (0, 1):
-        chol = model.latent_cholesky[k]
-        torch.testing.assert_close(z[labels == k].mean(dim=0), model.latent_mean[k], atol=0.05, rtol=0)
+        chol = model.latent_cholesky[k, 0]
+        torch.testing.assert_close(z[labels == k].mean(dim=0), model.latent_mean[k, 0], atol=0.05, rtol=0)
         torch.testing.assert_close(torch.cov(z[labels == k].T), chol @ chol.T, atol=0.05, rtol=0.1)
-    # and a prior-sampling VAE keeps the state dict it always had (old checkpoints load)
+    # and a prior-sampling VAE has no latent sampler to store
     prior, _, _ = fit_model("vae", x, y, 2, BASE["vae"], seed=0, device="cpu", progress=False)
     assert "latent_mean" not in prior.state_dict()
+
+
+def test_mixture_latent_sampler_follows_clustered_encodings():
+    """Planted: encodings in three tight clusters. The mixture sampler finds three
+    components and draws z inside them; aggregate_posterior's one Gaussian spreads between."""
+    vae = VAE(4, n_labels=0, latent_dim=2, hidden=(8,), latent_sampling="mixture", latent_components=6)
+    centres = torch.tensor([[-6.0, 0.0], [0.0, 6.0], [6.0, 0.0]], dtype=torch.float64)
+    mu = centres[torch.arange(600) % 3] + 0.3 * torch.randn(600, 2, dtype=torch.float64)
+    vae.encode = lambda x, y: (mu.float(), torch.full_like(mu, -6.0).float())  # tiny posterior variance
+    vae.fit_latent_sampler(torch.zeros(600, 4), None, seed=0)
+    assert int((vae.latent_weight[0] > 0).sum()) == 3
+    vae.decode = lambda z, y: z
+    vae.learned_var = False
+    torch.manual_seed(1)
+    z = vae.sample(3000).double()
+    off = torch.cdist(z, centres).min(dim=1).values
+    assert float(off.median()) < 0.5  # inside a cluster (sd 0.3), not on the bridges
+    single = VAE(4, n_labels=0, latent_dim=2, hidden=(8,), latent_sampling="aggregate_posterior")
+    single.encode, single.decode, single.learned_var = vae.encode, vae.decode, False
+    single.fit_latent_sampler(torch.zeros(600, 4), None)
+    assert float(torch.cdist(single.sample(3000).double(), centres).min(dim=1).values.median()) > 1.5
 
 
 def test_checkpoint_tensors_are_saved_on_cpu_and_load_with_map_location(data, tmp_path):

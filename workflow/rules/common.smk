@@ -29,6 +29,7 @@ DATA = config["data"]
 # The only place data.source is read: None for the simulated cohort.
 USER_DATA = None if DATA["source"] == "simulate" else DATA["source"]
 MODELS = config["models"]
+REFERENCE_MODELS = [m for m in MODELS if m in REFERENCES]
 REPS = config["replicates"]
 SCRIPTS = Path(workflow.basedir) / "workflow" / "scripts"
 FIGURES = [

@@ -1,18 +1,37 @@
-rule evaluate_floor:
+EVALUATION_INPUTS = {
+    "expression": "results/data/gene_expression_data.npz",
+    "metadata": "results/data/sample_metadata.csv",
+    "modules": "results/data/gene_modules.csv",
+    "split": "results/split/rep{rep}.tsv",
+    "scaler": "results/scaler/rep{rep}/scaler.json",
+}
+
+
+# The floor (the real training split scored as if synthetic) and the reference generators
+# of a replicate, in one job: each alone is a second of work after a second of start-up.
+rule evaluate_references:
     input:
-        expression="results/data/gene_expression_data.npz",
-        metadata="results/data/sample_metadata.csv",
-        modules="results/data/gene_modules.csv",
-        split="results/split/rep{rep}.tsv",
-        scaler="results/scaler/rep{rep}/scaler.json",
+        **EVALUATION_INPUTS,
+        samples=expand("results/samples/{model}/rep{{rep}}.npz", model=REFERENCE_MODELS),
+        samples_metadata=expand(
+            "results/samples/{model}/rep{{rep}}_metadata.csv", model=REFERENCE_MODELS
+        ),
+        histories=expand(
+            "results/models/{model}/rep{{rep}}/history.csv", model=REFERENCE_MODELS
+        ),
         code=code("evaluate_model.py"),
     output:
-        metrics="results/metrics/real/rep{rep}.csv",
-        details="results/metrics/real/rep{rep}_details.npz",
+        metrics=expand(
+            "results/metrics/{model}/rep{{rep}}.csv", model=["real", *REFERENCE_MODELS]
+        ),
+        details=expand(
+            "results/metrics/{model}/rep{{rep}}_details.npz",
+            model=["real", *REFERENCE_MODELS],
+        ),
     log:
-        "logs/evaluate_floor/rep{rep}.log",
+        "logs/evaluate_references/rep{rep}.log",
     benchmark:
-        "benchmarks/evaluate_floor/rep{rep}.tsv"
+        "benchmarks/evaluate_references/rep{rep}.tsv"
     conda:
         "../../envs/data.yaml"
     threads: 1
@@ -27,15 +46,10 @@ rule evaluate_floor:
 
 rule evaluate_model:
     input:
-        expression="results/data/gene_expression_data.npz",
-        metadata="results/data/sample_metadata.csv",
-        modules="results/data/gene_modules.csv",
-        split="results/split/rep{rep}.tsv",
-        scaler="results/scaler/rep{rep}/scaler.json",
+        **EVALUATION_INPUTS,
         samples="results/samples/{model}/rep{rep}.npz",
         samples_metadata="results/samples/{model}/rep{rep}_metadata.csv",
         history="results/models/{model}/rep{rep}/history.csv",
-        floor="results/metrics/real/rep{rep}.csv",
         code=code("evaluate_model.py"),
     output:
         metrics="results/metrics/{model}/rep{rep}.csv",
@@ -44,6 +58,8 @@ rule evaluate_model:
         "logs/evaluate_model/{model}/rep{rep}.log",
     benchmark:
         "benchmarks/evaluate_model/{model}/rep{rep}.tsv"
+    wildcard_constraints:
+        model="|".join(NETWORKS),
     conda:
         "../../envs/data.yaml"
     threads: 1
@@ -59,6 +75,7 @@ rule evaluate_model:
 rule compare_models:
     input:
         metrics=expand("results/metrics/{model}/rep{rep}.csv", model=MODELS, rep=REPS),
+        floors=expand("results/metrics/real/rep{rep}.csv", rep=REPS),
         code=code("compare_models.py"),
     output:
         summary=report(

@@ -13,6 +13,7 @@ from exprsynth.reporting.verdict import verdict_rst
 def main(
     *,
     metrics: list[str],
+    floors: list[str],
     summary: str,
     per_replicate: str,
     pairs: str,
@@ -20,11 +21,17 @@ def main(
     test_fraction: float,
     against: str = "test",
 ) -> None:
+    def replicate(path: Path) -> int:  # results/metrics/{model}/rep{rep}.csv
+        return int(path.stem.removeprefix("rep"))
+
+    # Each replicate's floor (the real training split's scores) beside every model's.
+    floor = {replicate(p): read_table(p).set_index("metric")["value"] for p in map(Path, floors)}
     frames = []
-    for path in map(Path, metrics):  # results/metrics/{model}/rep{rep}.csv
+    for path in map(Path, metrics):
         frame = read_table(path)
         frame.insert(0, "model", path.parent.name)
-        frame.insert(0, "replicate", int(path.stem.removeprefix("rep")))
+        frame.insert(0, "replicate", replicate(path))
+        frame["floor"] = frame["metric"].map(floor[replicate(path)])
         frames.append(frame)
     table = pd.concat(frames, ignore_index=True)
     write_csv(table, per_replicate)
@@ -42,6 +49,7 @@ if "snakemake" in globals():
     sys.stderr = open(snakemake.log[0], "w", buffering=1)
     main(
         metrics=list(snakemake.input.metrics),
+        floors=list(snakemake.input.floors),
         summary=snakemake.output.summary,
         per_replicate=snakemake.output.per_replicate,
         pairs=snakemake.output.pairs,

@@ -7,12 +7,14 @@ the rules whose scripts reach it; the boundary test reads the same import graph.
 from __future__ import annotations
 
 import ast
+from functools import cache
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parent
 
 
-def imported_modules(path: Path, kind: str | None = None, root: Path = PACKAGE) -> set[str]:
+@cache  # the workflow asks for every rule and job: each file is parsed once
+def imported_modules(path: Path, kind: str | None = None, root: Path = PACKAGE) -> frozenset[str]:
     """Dotted names of the exprsynth modules `path` imports (at any depth of its code).
 
     kind: the one generator a rule's job builds (its wildcard); None: all of them.
@@ -41,7 +43,7 @@ def imported_modules(path: Path, kind: str | None = None, root: Path = PACKAGE) 
         from .models import GENERATORS
 
         found.update(f"exprsynth.models.{e.module}" for k, e in GENERATORS.items() if kind in (None, k))
-    return {m for m in found if _file(m, root)}
+    return frozenset(m for m in found if _file(m, root))
 
 
 def _nodes(tree: ast.AST):

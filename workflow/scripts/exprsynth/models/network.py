@@ -22,6 +22,7 @@ class NetworkGenerator(Generator):
 
     def fit(self, x, y, *, seed, zero_value=None, device="cpu", cuda_graphs=False, progress=False) -> pd.DataFrame:
         torch.manual_seed(seed)
+        self.seed = seed
         dev = resolve_device(device)
         on = resolve_zero_inflation(self._zero_inflation_setting(), x, zero_value)
         # Stored in the checkpoint as plain floats, so it rebuilds the same module.

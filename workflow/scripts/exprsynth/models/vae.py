@@ -57,6 +57,7 @@ class VAE(nn.Module):
         reconstruction: str = "elbo",
         beta: float = 1.0,
         latent_sampling: str = "prior",
+        latent_components: int = 1,
         zero_inflation: bool = False,
         zero_value: list[float] | None = None,
     ):
@@ -65,7 +66,7 @@ class VAE(nn.Module):
             raise ValueError(f"unknown vae likelihood {likelihood!r}")
         if reconstruction not in ("elbo", "mse_mean"):
             raise ValueError(f"unknown vae reconstruction {reconstruction!r}")
-        if latent_sampling not in ("prior", "aggregate_posterior"):
+        if latent_sampling not in ("prior", "aggregate_posterior", "mixture"):
             raise ValueError(f"unknown vae latent_sampling {latent_sampling!r}")
         self.n_genes, self.n_labels, self.latent_dim = n_genes, n_labels, latent_dim
         self.likelihood, self.reconstruction, self.beta = likelihood, reconstruction, beta
@@ -85,13 +86,15 @@ class VAE(nn.Module):
                 raise ValueError("vae zero_inflation needs reconstruction: elbo (a likelihood)")
             register_zero_value(self, zero_value, n_genes)
             self.to_zero_logit = nn.Linear(hidden[-1], n_genes)
-        # The fitted latent Gaussian (one per label): mean and Cholesky factor of the
-        # covariance; in the state dict, so a checkpoint samples as the trained model did.
+        # The fitted latent distribution, per label: a mixture of up to `latent_components`
+        # Gaussians (weights, means, Cholesky factors); one Gaussian for aggregate_posterior.
+        # In the state dict, so a checkpoint samples as the trained model did.
         self.latent_sampling = latent_sampling
-        if latent_sampling == "aggregate_posterior":
-            groups = max(n_labels, 1)
-            self.register_buffer("latent_mean", torch.zeros(groups, latent_dim))
-            self.register_buffer("latent_cholesky", torch.eye(latent_dim).repeat(groups, 1, 1))
+        if latent_sampling != "prior":
+            groups, k = max(n_labels, 1), latent_components if latent_sampling == "mixture" else 1
+            self.register_buffer("latent_weight", torch.full((groups, k), 1.0 / k))
+            self.register_buffer("latent_mean", torch.zeros(groups, k, latent_dim))
+            self.register_buffer("latent_cholesky", torch.eye(latent_dim).repeat(groups, k, 1, 1))
 
     def encode(self, x: torch.Tensor, y: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
         h = self.encoder(with_labels(x, y, self.n_labels))
@@ -132,23 +135,38 @@ class VAE(nn.Module):
         return VAELoss(loss=rec + beta * kl, reconstruction=rec, kl=kl)
 
     @torch.no_grad()
-    def fit_latent_sampler(self, x: torch.Tensor, y: torch.Tensor | None) -> None:
-        """aggregate_posterior: per label, the Gaussian with the moments of the mixture of
-        the training samples' posteriors, N(mean of mu, Cov(mu) + mean of sigma^2).
+    def fit_latent_sampler(self, x: torch.Tensor, y: torch.Tensor | None, seed: int = 0) -> None:
+        """Ex-post density estimation (Ghosh et al., 2020): per label, fit the distribution
+        sampling draws z from to the training samples' encodings.
+
+        aggregate_posterior: the Gaussian with the moments of the mixture of their
+        posteriors, N(mean of mu, Cov(mu) + mean of sigma^2). mixture: a Gaussian mixture
+        on mu with the number of components chosen by BIC (up to latent_components), each
+        component's covariance widened by its members' mean sigma^2. One Gaussian cannot
+        follow encodings that form clusters (cell types): it fills the space between them,
+        which decodes to profiles no real sample resembles.
 
         A label with fewer than two training samples gets the pooled fit.
         """
-        if self.latent_sampling != "aggregate_posterior":
+        if self.latent_sampling == "prior":
             return
         mu, logvar = self.encode(x, y)
         mu, var = mu.double(), logvar.double().exp()
         everyone = torch.ones(len(x), dtype=torch.bool, device=x.device)
         for k in range(len(self.latent_mean)):
             rows = everyone if y is None or int((y == k).sum()) < 2 else y == k
-            cov = torch.cov(mu[rows].T).reshape(self.latent_dim, self.latent_dim)
-            cov += torch.diag(var[rows].mean(dim=0))
-            self.latent_mean[k] = mu[rows].mean(dim=0).float()
-            self.latent_cholesky[k] = torch.linalg.cholesky(cov).float()
+            if self.latent_sampling == "mixture":
+                weight, mean, cov = _mixture_fit(mu[rows], var[rows], self.latent_weight.shape[1], seed)
+            else:
+                mean = mu[rows].mean(dim=0, keepdim=True)
+                cov = torch.cov(mu[rows].T).reshape(1, self.latent_dim, self.latent_dim)
+                cov = cov + torch.diag(var[rows].mean(dim=0))
+                weight = torch.ones(1, dtype=mu.dtype)
+            c = len(weight)
+            self.latent_weight[k] = 0.0
+            self.latent_weight[k, :c] = weight.float()
+            self.latent_mean[k, :c] = mean.float()
+            self.latent_cholesky[k, :c] = torch.linalg.cholesky(cov).float()
 
     @torch.no_grad()
     def sample(self, n: int, y: torch.Tensor | None = None) -> torch.Tensor:
@@ -161,11 +179,11 @@ class VAE(nn.Module):
         device = self.log_var_x.device
         z = torch.randn(n, self.latent_dim, device=device)
         y = None if y is None else y.to(device)
-        if self.latent_sampling == "aggregate_posterior":
+        if self.latent_sampling != "prior":
             group = torch.zeros(n, dtype=torch.long, device=device) if y is None else y
-            for k in range(len(self.latent_mean)):
-                rows = group == k
-                z[rows] = self.latent_mean[k] + z[rows] @ self.latent_cholesky[k].T
+            component = torch.multinomial(self.latent_weight[group], 1).squeeze(1)
+            chol = self.latent_cholesky[group, component]
+            z = self.latent_mean[group, component] + (chol @ z.unsqueeze(-1)).squeeze(-1)
         if self.zero_inflation:
             x, zero_logit = self.decode_hurdle(z, y)
         else:
@@ -189,9 +207,34 @@ class VAE(nn.Module):
         return int((mu.var(dim=0) > threshold).sum())
 
 
+def _mixture_fit(mu: torch.Tensor, var: torch.Tensor, most: int, seed: int):
+    """(weights, means, covariances) of a Gaussian mixture on the encodings mu, the number
+    of components by BIC (each component needs 2 encodings per latent dimension), every
+    covariance widened by the mean posterior variance of the encodings it holds."""
+    from sklearn.mixture import GaussianMixture
+
+    z = mu.cpu().numpy()
+    allowed = max(1, min(most, len(z) // (2 * z.shape[1])))
+    fits = [GaussianMixture(c, covariance_type="full", reg_covar=1e-4, random_state=seed).fit(z) for c in range(1, allowed + 1)]
+    best = min(fits, key=lambda m: m.bic(z))
+    member = torch.as_tensor(best.predict_proba(z), dtype=var.dtype, device=var.device)  # n x c
+    spread = (member.T @ var) / member.sum(dim=0, keepdim=True).T.clamp(min=1e-12)  # c x d
+    cov = torch.as_tensor(best.covariances_, dtype=var.dtype, device=var.device) + torch.diag_embed(spread)
+    as_tensor = lambda a: torch.as_tensor(a, dtype=var.dtype, device=var.device)  # noqa: E731
+    return as_tensor(best.weights_), as_tensor(best.means_), cov
+
+
 class VAEGenerator(NetworkGenerator):
     MODULE = VAE
-    ARCHITECTURE = ("latent_dim", "hidden", "likelihood", "reconstruction", "beta", "latent_sampling")
+    ARCHITECTURE = (
+        "latent_dim",
+        "hidden",
+        "likelihood",
+        "reconstruction",
+        "beta",
+        "latent_sampling",
+        "latent_components",
+    )
 
     def _zero_inflation_setting(self):
         setting = self.settings["zero_inflation"]
@@ -212,5 +255,5 @@ class VAEGenerator(NetworkGenerator):
             cuda_graph=cuda_graphs,
         )
         self.module.eval()
-        self.module.fit_latent_sampler(x, y)
+        self.module.fit_latent_sampler(x, y, seed=self.seed)
         return history

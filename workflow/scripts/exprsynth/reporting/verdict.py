@@ -144,6 +144,9 @@ def _against_references(summary, pairs, networks, references) -> list[str]:
     """Per network: the metrics where it beats the best reference on that metric (the one
     with the better mean), where that reference beats it, and where neither does."""
     lines = ["Do the networks beat the references?", "-" * 36, ""]
+    tested = pairs["p_value"].notna().any()
+    if not tested:
+        lines += ["Untested (one replicate): where each mean is better.", ""]
     for net in networks:
         beats, loses, unclear = [], [], 0
         for metric, g in summary.groupby("metric", sort=False):
@@ -164,9 +167,10 @@ def _against_references(summary, pairs, networks, references) -> list[str]:
                 continue
             row = row.iloc[0]
             p = f"{display_name(best)}, {_p(row.p_adjusted)}" if np.isfinite(row.p_adjusted) else display_name(best)
-            if row.winner == net:
+            winner = row.winner if tested else row.leader
+            if winner == net:
                 beats.append(f"{metric} ({p})")
-            elif row.winner == best:
+            elif winner == best:
                 loses.append(f"{metric} ({p})")
             else:
                 unclear += 1

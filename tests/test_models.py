@@ -72,7 +72,7 @@ def trained(kind, hparams, data, n_labels=2, seed=0):
     return TrainedGenerator(
         kind=kind,
         generator=model,
-        scaler=Scaler(False, np.zeros(x.shape[1]), np.ones(x.shape[1])),
+        scaler=Scaler(False, np.zeros(x.shape[1]), np.ones(x.shape[1]), np.full(x.shape[1], -np.inf), np.full(x.shape[1], np.inf), False),
         genes=[f"g{i}" for i in range(x.shape[1])],
         label_column="status" if n_labels else None,
         label_levels=["0", "1"] if n_labels else [],
@@ -569,7 +569,7 @@ from exprsynth.io.checkpoint import save_checkpoint
 from exprsynth.models.build import build_generator
 from exprsynth.models.trained import TrainedGenerator
 x, y = np.load({str(tmp_path / 'x.npy')!r}), np.load({str(tmp_path / 'y.npy')!r})
-for kind in ("gaussian", "independent"):
+for kind in ("gaussian", "mixture", "independent"):
     model = build_generator(kind, 12, 2, model_settings(kind))
     hist = model.fit(x, y, seed=0)
     gen = TrainedGenerator(kind, model, Scaler.fit(x, log1p=False), [f"g{{i}}" for i in range(12)],

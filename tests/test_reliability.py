@@ -18,8 +18,8 @@ def test_same_config_and_seed_give_identical_files(tiny_run, tmp_path):
     for rel in [
         "data/gene_expression_data.csv",
         "split/rep0.tsv",
-        *[f"samples/{m}/rep0.csv" for m in ("vae", "gan", "gaussian", "independent")],
-        *[f"metrics/{m}/rep0.csv" for m in ("real", "vae", "gan", "gaussian", "independent")],
+        *[f"samples/{m}/rep0.csv" for m in ("vae", "gan", "gaussian", "mixture", "independent")],
+        *[f"metrics/{m}/rep0.csv" for m in ("real", "vae", "gan", "gaussian", "mixture", "independent")],
         "comparison_results.csv",
     ]:
         assert (tmp_path / "results" / rel).read_bytes() == (tiny_run / "results" / rel).read_bytes(), rel

@@ -125,19 +125,21 @@ def test_zero_inflation_produces_zeros_at_the_real_rate(kind, cohort):
     # Exact zeros, at the real rate overall and gene by gene.
     assert abs((on == 0).mean() - cohort["rate"]) < 0.15
     assert np.abs((on == 0).mean(0) - (real == 0).mean(0)).mean() < 0.15
-    # Off, the only zeros are Gaussian mass below log1p's zero, clipped: far fewer.
-    assert (off == 0).mean() < cohort["rate"] - 0.3
+    # Off, the only zeros are Gaussian mass below log1p's zero and values that round to 0
+    # (the data are counts, so the samples are too): far from the real rate.
+    assert (off == 0).mean() < cohort["rate"] - 0.2
     assert (on > 0).any() and (on >= 0).all()
 
 
 @pytest.mark.parametrize("kind", ["vae", "gan"])
 def test_without_log1p_zeros_come_only_from_zero_inflation(kind, cohort):
-    """With scaler.transform: none nothing clips at zero: off, a model makes no exact zeros."""
+    """With scaler.transform: none, off, a model's zeros are only its values that clip at 0
+    or round to it (counts): it misses the real rate by far; on, it reaches it."""
     scaler = Scaler.fit(cohort["x"][cohort["train"]], log1p=False)
     on = trained(kind, cohort, True, scaler=scaler).sample(2000, seed=1).to_numpy()
     off = trained(kind, cohort, False, scaler=scaler).sample(2000, seed=1).to_numpy()
-    assert (off == 0).mean() < 0.001
     assert abs((on == 0).mean() - cohort["rate"]) < 0.15
+    assert abs((off == 0).mean() - cohort["rate"]) > abs((on == 0).mean() - cohort["rate"]) + 0.1
 
 
 @pytest.mark.parametrize("kind", ["vae", "gan"])

@@ -95,20 +95,32 @@ def is_zero(z: np.ndarray, zero_value: np.ndarray) -> np.ndarray:
 
 @dataclass
 class Scaler:
-    """Optional log1p, then per-gene standardisation with statistics of the training split."""
+    """Optional log1p, then per-gene standardisation with statistics of the training split.
+
+    It also records the data's support on the training split, in expression units: each
+    gene's smallest and largest value, and whether every value is a whole number (counts).
+    `inverse_transform` returns values within it, so written samples never hold what the
+    data cannot: negative values where the data have none, residues such as 5.6e-17 where
+    they have exact zeros, fractions where they are counts.
+    """
 
     log1p: bool
     mean: np.ndarray
     scale: np.ndarray
+    lower: np.ndarray
+    upper: np.ndarray
+    integer: bool
 
     @classmethod
     def fit(cls, x: np.ndarray, *, log1p: bool) -> Scaler:
-        z = np.log1p(x) if log1p else np.asarray(x, dtype=np.float64)
+        x = np.asarray(x, dtype=np.float64)
+        z = np.log1p(x) if log1p else x
         mean, scale = z.mean(axis=0), z.std(axis=0)
         # A gene constant in train stays constant instead of dividing by ~0; rounding leaves
         # the std of a constant non-zero column at ~1e-16, not exactly 0.
         scale[scale <= 1e-12 * np.maximum(1.0, np.abs(mean))] = 1.0
-        return cls(log1p=log1p, mean=mean, scale=scale)
+        integer = bool(np.all(x == np.round(x)))
+        return cls(log1p, mean, scale, x.min(axis=0), x.max(axis=0), integer)
 
     def transform(self, x: np.ndarray) -> np.ndarray:
         # One new array, updated in place: at cohort scale each temporary is gigabytes.
@@ -126,20 +138,35 @@ class Scaler:
         return self.scale * np.sqrt(np.einsum("ij,ij->j", z_train, z_train) / len(z_train))
 
     def inverse_transform(self, z: np.ndarray) -> np.ndarray:
-        """Back to expression units; with log1p the result is clipped at 0 (non-negative)."""
-        x = np.asarray(z) * self.scale
+        """Back to expression units, within the training split's support: each gene between
+        its smallest and largest value, whole numbers for count data, and exact zeros where
+        z sits at the gene's zero (float residue of the round trip would leave 1e-17)."""
+        z = np.asarray(z)
+        x = z * self.scale
         x += self.mean
         if self.log1p:
-            np.maximum(x, 0.0, out=x)
             np.expm1(x, out=x)
+        at_zero = is_zero(z, zero_values(self, len(self.mean))) & (self.lower <= 0) & (self.upper >= 0)
+        x[at_zero] = 0.0
+        np.clip(x, self.lower, self.upper, out=x)
+        if self.integer:
+            np.round(x, out=x)
         return x
 
     def to_dict(self) -> dict:
-        return {"log1p": self.log1p, "mean": self.mean.tolist(), "scale": self.scale.tolist()}
+        return {
+            "log1p": self.log1p,
+            "mean": self.mean.tolist(),
+            "scale": self.scale.tolist(),
+            "lower": self.lower.tolist(),
+            "upper": self.upper.tolist(),
+            "integer": self.integer,
+        }
 
     @classmethod
     def from_dict(cls, d: dict) -> Scaler:
-        return cls(bool(d["log1p"]), np.asarray(d["mean"], float), np.asarray(d["scale"], float))
+        arrays = (np.asarray(d[k], float) for k in ("mean", "scale", "lower", "upper"))
+        return cls(bool(d["log1p"]), *arrays, bool(d["integer"]))
 
 
 def label_levels(labels: pd.Series) -> list[str]:

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from ..data.preprocess import Scaler, is_zero
+from ..data.preprocess import Scaler
 from .base import Generator
 
 
@@ -71,11 +71,7 @@ class TrainedGenerator:
         """(expression, metadata): metadata has sample_id, the label column and `source`."""
         z, y = self.sample_scaled(n, label=label, seed=seed)
         ids = pd.Index([f"{prefix}_{i + 1:05d}" for i in range(n)], name="sample_id")
-        values = self.scaler.inverse_transform(z)
-        fitted = self.generator.fitted
-        if fitted.get("zero_inflation"):
-            # The model's zeros sit at the float32 zero value: make them exact zeros.
-            values[is_zero(z, fitted["zero_value"])] = 0.0
+        values = self.scaler.inverse_transform(z)  # within the data's support, exact zeros
         expr = pd.DataFrame(values, index=ids, columns=self.genes, copy=False)
         meta = pd.DataFrame({"sample_id": ids, "source": self.kind})
         if y is not None:

@@ -63,6 +63,8 @@ def prepare(tmp_path, source, *, metadata=None, label_column="label", transform=
         "metadata": str(metadata) if metadata else None,
         "sample_id_column": "sample_id",
         "layer": None,
+        "rare_classes": "merge",
+        "min_class_size": None,
         **data,
     }
     prepare_data.main(
@@ -72,6 +74,7 @@ def prepare(tmp_path, source, *, metadata=None, label_column="label", transform=
         metadata=str(out / OUTPUTS[1]),
         modules=str(out / OUTPUTS[2]),
         matrix=str(out / OUTPUTS[3]),
+        notes=str(out / "notes.txt"),
         settings={"data": config, "label_column": label_column, "transform": transform, "test_fraction": 0.2},
     )
     return out
@@ -326,11 +329,47 @@ def test_class_too_small_for_the_test_split(tmp_path, files):
     fails(
         tmp_path,
         f"{meta}: label column 'label': class 'b' has 4 samples, so about 0.8 in the test split "
-        "(split.test_fraction = 0.2), fewer than the 2 needed; add samples of that class, merge it "
-        "into another, or change split.test_fraction",
+        "(split.test_fraction = 0.2), fewer than the 2 needed; add samples of that class, set "
+        "data.rare_classes: merge or drop, or change split.test_fraction",
         expr,
         metadata=meta,
+        rare_classes="error",
     )
+
+
+def rare_cell_types(meta):
+    """Cell types as annotations have them: two large, two rare (6 and 5 samples; a class
+    needs 10 for 2 in an 8-sample test split)."""
+    table = labels(counts().index)
+    table["label"] = ["rare1"] * 6 + ["rare2"] * 5 + ["T"] * 15 + ["B"] * 14
+    table.to_csv(meta, index=False)
+
+
+def test_rare_classes_are_merged_by_default_and_the_notes_say_so(tmp_path, files):
+    expr, meta = files
+    rare_cell_types(meta)
+    out = prepare(tmp_path, expr, metadata=meta)
+    written = pd.read_csv(out / OUTPUTS[1])
+    assert written["label"].value_counts().to_dict() == {"T": 15, "B": 14, "other": 11}
+    notes = (out / "notes.txt").read_text()
+    assert notes.startswith("40 samples x 6 genes\n")
+    assert "2 classes with fewer than 10 samples merged into 'other', 11 samples: 'rare1' (6), 'rare2' (5)" in notes
+
+
+def test_rare_classes_dropped_and_a_merged_class_still_too_small(tmp_path, files):
+    expr, meta = files
+    rare_cell_types(meta)
+    out = prepare(tmp_path, expr, metadata=meta, rare_classes="drop")
+    assert len(pd.read_csv(out / OUTPUTS[0])) == 29
+    assert "dropped 11 samples of 2 classes" in (out / "notes.txt").read_text()
+    table = labels(counts().index)
+    table["label"] = ["rare"] * 3 + ["T"] * 20 + ["B"] * 17
+    table.to_csv(meta, index=False)
+    out = prepare(tmp_path, expr, metadata=meta)
+    assert set(pd.read_csv(out / OUTPUTS[1])["label"]) == {"T", "B"}
+    assert "the merged class 'other' has 3 samples, still fewer than 10: dropped" in (out / "notes.txt").read_text()
+    out = prepare(tmp_path, expr, metadata=meta, rare_classes="merge", min_class_size=18)
+    assert set(pd.read_csv(out / OUTPUTS[1])["label"]) == {"T", "other"}  # B (17) joins the rare one
 
 
 def test_label_column_missing(tmp_path, files):
@@ -616,9 +655,9 @@ def test_workflow_on_a_sparse_h5ad_file(tmp_path):
         with h5py.File(f"{samples}.h5ad") as f:
             assert [c.decode() for c in f["obs/source/categories"][()]] == [model]
         metrics = pd.read_csv(tmp_path / f"results/metrics/{model}/rep0.csv").set_index("metric")
-        assert metrics.loc["zero_fraction_gene", "value"] < 0.2
-        assert metrics.loc["zero_fraction_gene", "floor"] < 0.2
-        assert np.isfinite(metrics.loc["zero_fraction_sample_ks", ["value", "floor"]].to_numpy()).all()
+        floor = pd.read_csv(tmp_path / "results/metrics/real/rep0.csv").set_index("metric")
+        assert metrics.loc["zero_fraction_gene", "value"] < 0.2 and floor.loc["zero_fraction_gene", "value"] < 0.2
+        assert np.isfinite([metrics.loc["zero_fraction_sample_ks", "value"], floor.loc["zero_fraction_sample_ks", "value"]]).all()
     summary = pd.read_csv(tmp_path / "results/comparison_results.csv")
     assert set(summary.model) == {"vae", "gan"}
     assert {"zero_fraction_gene", "zero_fraction_sample_ks"} <= set(summary.metric)

@@ -9,6 +9,7 @@ rule prepare_data:
         matrix="results/data/gene_expression_data.npz",
         metadata="results/data/sample_metadata.csv",
         modules="results/data/gene_modules.csv",
+        notes="results/data/notes.txt",
     log:
         "logs/prepare_data.log",
     benchmark:

@@ -76,6 +76,7 @@ rule compare_models:
     input:
         metrics=expand("results/metrics/{model}/rep{rep}.csv", model=MODELS, rep=REPS),
         floors=expand("results/metrics/real/rep{rep}.csv", rep=REPS),
+        data_notes="results/data/notes.txt",
         code=code("compare_models.py"),
     output:
         summary=report(

@@ -14,6 +14,7 @@ def main(
     *,
     metrics: list[str],
     floors: list[str],
+    data_notes: str,
     summary: str,
     per_replicate: str,
     pairs: str,
@@ -41,7 +42,8 @@ def main(
     write_csv(result, summary)
     write_csv(tests, pairs)
     with atomic_path(verdict) as tmp:
-        tmp.write_text(verdict_rst(result, tests, test_train_ratio=ratio, against=against))
+        data = Path(data_notes).read_text().splitlines()
+        tmp.write_text(verdict_rst(result, tests, test_train_ratio=ratio, against=against, data_notes=data))
     print(result.to_string(index=False), file=sys.stderr)
 
 
@@ -50,6 +52,7 @@ if "snakemake" in globals():
     main(
         metrics=list(snakemake.input.metrics),
         floors=list(snakemake.input.floors),
+        data_notes=snakemake.input.data_notes,
         summary=snakemake.output.summary,
         per_replicate=snakemake.output.per_replicate,
         pairs=snakemake.output.pairs,

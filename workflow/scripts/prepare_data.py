@@ -11,7 +11,7 @@ import sys
 from threadpoolctl import threadpool_limits
 
 from exprsynth.io.checks import InputError
-from exprsynth.io.files import write_csv, write_expression
+from exprsynth.io.files import atomic_path, write_csv, write_expression
 
 
 def simulate(settings: dict):
@@ -36,6 +36,8 @@ def load(source: str, source_metadata: str | None, data: dict, label_column: str
         label_column=label_column,
         transform=transform,
         test_fraction=test_fraction,
+        rare_classes=data["rare_classes"],
+        min_class_size=data["min_class_size"],
     )
     for note in loaded.notes:
         print(note, file=sys.stderr)
@@ -44,15 +46,22 @@ def load(source: str, source_metadata: str | None, data: dict, label_column: str
     return loaded
 
 
-def main(*, expression: str, matrix: str, metadata: str, modules: str, settings: dict, source=None, source_metadata=None) -> None:
+def main(
+    *, expression: str, matrix: str, metadata: str, modules: str, notes: str, settings: dict, source=None, source_metadata=None
+) -> None:
     if "simulate" in settings:
-        tables = simulate(settings["simulate"])
+        tables, changes = simulate(settings["simulate"]), []
     else:
         tables = load(source, source_metadata or None, **settings)
+        changes = tables.notes
     write_expression(tables.expression, expression, matrix=matrix)
     write_csv(tables.metadata, metadata)
     write_csv(tables.modules, modules)
     n, g = tables.expression.shape
+    # What was changed on the way in (classes merged or dropped, constant genes dropped):
+    # the verdict repeats it.
+    with atomic_path(notes) as tmp:
+        tmp.write_text("".join(f"{line}\n" for line in [f"{n} samples x {g} genes", *changes]))
     print(f"wrote {n} samples x {g} genes", file=sys.stderr)
 
 

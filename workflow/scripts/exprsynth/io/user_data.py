@@ -87,6 +87,8 @@ def load_user_data(
     label_column: str | None = "disease_status",
     transform: str = "log1p",
     test_fraction: float = 0.2,
+    rare_classes: str = "merge",
+    min_class_size: int | None = None,
 ) -> InputData:
     """Read, check and reshape the user's data; raise InputError on the first problem."""
     fmt = data_format(source, format)
@@ -134,6 +136,9 @@ def load_user_data(
                 f"matrix; set data.metadata to a CSV/TSV table with columns {sample_id_column} and "
                 f"{label_column}"
             )
+    if labels is not None:
+        labels = _rare_classes(labels, label_source, rare_classes, min_class_size, test_fraction, notes)
+        expression = expression.loc[labels.index]
     _check_sample_counts(expression, source, labels, label_source, test_fraction)
 
     meta = pd.DataFrame({"sample_id": expression.index})
@@ -415,6 +420,47 @@ def _check_classes(labels: pd.Series, where: str) -> None:
         )
 
 
+MERGED_CLASS = "other"
+
+
+def smallest_splittable_class(n: int, test_fraction: float) -> int:
+    """The fewest samples a class needs for MIN_PER_CLASS of them on each side of the split."""
+    share = n_test_samples(n, test_fraction) / n
+    count = MIN_PER_CLASS
+    while count * share < MIN_PER_CLASS or count - count * share < MIN_PER_CLASS:
+        count += 1
+    return count
+
+
+def _rare_classes(labels, label_source, policy: str, min_size: int | None, test_fraction: float, notes) -> pd.Series:
+    """Classes below the size a split needs (or data.min_class_size, if larger): merged into
+    one class "other" (merge), their samples dropped (drop), or refused (error, by
+    _check_sample_counts). A merged class still too small is dropped. Each change is a note."""
+    needed = max(smallest_splittable_class(len(labels), test_fraction), min_size or 0)
+    counts = labels.value_counts()
+    rare = counts[counts < needed]
+    if rare.empty or policy == "error":
+        return labels
+    listed = ", ".join(f"{k!r} ({v})" for k, v in rare.items())
+    if policy == "merge":
+        name = MERGED_CLASS if MERGED_CLASS not in counts.index.astype(str) else f"{MERGED_CLASS} (merged)"
+        labels = labels.astype(object).where(~labels.isin(rare.index), name)
+        notes.append(
+            f"note: {label_source}: {len(rare)} classes with fewer than {needed} samples "
+            f"merged into {name!r}, {int(rare.sum())} samples: {listed} (data.rare_classes: merge)"
+        )
+        merged = int((labels == name).sum())
+        if merged >= needed:
+            return labels
+        notes.append(f"note: {label_source}: the merged class {name!r} has {merged} samples, still fewer than {needed}: dropped")
+        return labels[labels != name]
+    notes.append(
+        f"note: {label_source}: dropped {int(rare.sum())} samples of {len(rare)} classes with fewer "
+        f"than {needed} samples: {listed} (data.rare_classes: drop)"
+    )
+    return labels[~labels.isin(rare.index)]
+
+
 def _check_sample_counts(expression, path, labels, label_source, test_fraction: float) -> None:
     n = len(expression)
     if n < MIN_SAMPLES:
@@ -433,7 +479,7 @@ def _check_sample_counts(expression, path, labels, label_source, test_fraction: 
                 f"{label_source}: class {label!r} has {count} samples, so about "
                 f"{min(in_test, count - in_test):.1f} in the {side} split (split.test_fraction = "
                 f"{test_fraction:g}), fewer than the {MIN_PER_CLASS} needed; add samples of that "
-                f"class, merge it into another, or change split.test_fraction"
+                f"class, set data.rare_classes: merge or drop, or change split.test_fraction"
             )
 
 

@@ -37,13 +37,15 @@ def verdict_rst(
     test_train_ratio: float,
     contenders: tuple[str, str] = ("vae", "gan"),
     against: str = "test",
+    data_notes: list[str] = (),
 ) -> str:
     """The report's first page. It answers first whether a network beats the simple
     references, then how the two networks compare, then every pair; the table follows.
 
     summary, pairs: `evaluation.compare.summarise`. test_train_ratio: n_test / n_train of a
     replicate's split, the correction of the test. against: the split the samples were
-    scored against (config evaluation.against)."""
+    scored against (config evaluation.against). data_notes: what the data step reported,
+    its first line the data's size, then what it changed (classes merged or dropped)."""
     a, b = contenders
     per_metric = summary.drop_duplicates("metric").set_index("metric")
     models = list(summary.model.unique())
@@ -57,8 +59,9 @@ def verdict_rst(
     else:
         scored, floor = "a held-out test split", "real training vs real test samples"
     lines = ["Verdict", "=======", ""]
+    size = f"The data: {data_notes[0]}. " if data_notes else ""
     lines.append(
-        f"Synthetic samples were scored against {scored} over **{n} replicate"
+        f"{size}Synthetic samples were scored against {scored} over **{n} replicate"
         f"{'s' if n != 1 else ''}** (each re-splits, re-trains and re-evaluates)."
     )
     if len(tested):
@@ -71,6 +74,8 @@ def verdict_rst(
             f"every ranked metric; Benjamini-Hochberg)."
         )
     lines.append("")
+    if len(data_notes) > 1:
+        lines += ["Changed on the way in:", "", *[f"- {note.removeprefix('note: ')}" for note in data_notes[1:]], ""]
     if n < 2:
         lines += [
             "With a single replicate no difference can be tested, so no winner is named; "

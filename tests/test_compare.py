@@ -145,8 +145,8 @@ def test_verdict_says_what_was_scored_and_what_could_not_be():
 
 def test_intervals_stay_within_what_the_metric_can_take():
     """Three replicates of a recall near 1: the t-interval would reach past 1."""
-    s = summary(table({"vae": [1.0, 0.92, 0.99], "gan": [0.5, 0.05, 0.3]}, "recall", 0.95)).set_index("model")
-    assert s.loc["vae", "ci_high"] == 1.0 and 0.85 < s.loc["vae", "ci_low"] < 0.97
+    s = summary(table({"vae": [1.0, 0.92, 0.99], "gan": [0.5, 0.15, 0.3]}, "recall", 0.95)).set_index("model")
+    assert s.loc["vae", "ci_high"] == 1.0 and 0.8 < s.loc["vae", "ci_low"] < 0.97
     assert s.loc["gan", "ci_low"] == 0.0 and s.loc["gan", "ci_high"] < 1.0
     free = summary(table({"vae": [1.0, 0.92, 0.99], "gan": [0.5, 0.05, 0.3]}, "de_slope", 0.7))
     assert free.set_index("model").loc["vae", "ci_high"] > 1.0  # a slope has no bound
@@ -188,3 +188,24 @@ def test_every_pair_is_tested_and_adjusted_together():
     np.testing.assert_allclose(pairs.p_adjusted, adjust_p_values(pairs.p_value.to_numpy()))
     row = pairs[(pairs.metric == "c2st_gbt") & (pairs.model_b == "gaussian") & (pairs.model_a == "gan")].iloc[0]
     assert row.leader == "gaussian" and row.winner == "gaussian"
+
+
+def test_intervals_are_widened_as_the_test_is():
+    """Replicates that re-split one cohort: the interval's standard error is
+    sqrt((1/J + n_test/n_train) s^2), not sqrt(s^2 / J)."""
+    values = np.array([1.0, 2.0, 3.0])  # mean 2, s = 1, t(0.975, 2) = 4.302653
+    lo, hi = confidence_interval(values, test_train_ratio=0.25)
+    assert hi - 2 == pytest.approx(4.302653 * np.sqrt(1 / 3 + 0.25), abs=1e-5) and 2 - lo == pytest.approx(hi - 2)
+
+
+def test_the_duel_is_found_whatever_the_order_of_models():
+    per_rep = table({"gan": [0.50, 0.51, 0.53, 0.52], "vae": [0.80, 0.82, 0.81, 0.83]})
+    s = summary(per_rep)
+    assert set(s["winner"]) == {"vae"} and (s["p_value"] < 0.01).all()
+
+
+def test_verdict_without_both_networks_has_no_duel_column():
+    per_rep = table({"vae": [0.70, 0.72, 0.71], "gaussian": [0.60, 0.61, 0.62]}, "c2st_gbt", 0.5)
+    text = verdict(per_rep)
+    assert "VAE vs GAN" not in text and "winner (p)" not in text
+    assert "**VAE** beats the best reference on 0 metrics; the best reference beats it on 1 metric" in text

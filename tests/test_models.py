@@ -157,7 +157,7 @@ def test_loader_refuses_a_pickle_payload(tmp_path):
 
     path = tmp_path / "evil.pt"
     with open(path, "wb") as fh:
-        pickle.dump({"format": "exprsynth-checkpoint/2", "x": Payload()}, fh)
+        pickle.dump({"format": "exprsynth-checkpoint/3", "x": Payload()}, fh)
     with pytest.raises(ValueError, match="not a loadable exprsynth checkpoint"):
         load_generator(path)
     other = tmp_path / "other.pt"
@@ -584,7 +584,7 @@ assert "torch" not in sys.modules, "torch was imported"
 
 def test_reference_checkpoint_with_a_pickled_array_is_refused(tmp_path):
     path = tmp_path / "evil.npz"
-    np.savez(path, metadata=np.array('{"format": "exprsynth-checkpoint/2"}'), **{"model.data": np.array([object()])})
+    np.savez(path, metadata=np.array('{"format": "exprsynth-checkpoint/3"}'), **{"model.data": np.array([object()])})
     with pytest.raises(ValueError, match="not a loadable exprsynth checkpoint"):
         load_generator(path)
 
@@ -761,3 +761,18 @@ def test_the_mixture_reference_follows_clusters_without_copying_samples():
     assert np.median(off_cluster(s_mix)) < 8 < np.median(off_cluster(s_gauss))
     nearest = np.sqrt(((s_mix[:, None, :] - x[None]) ** 2).sum(-1)).min(1)
     assert nearest.min() > 1.0  # per-gene noise around the subspace: no sample repeats a training row
+
+
+def test_the_mixture_reference_keeps_label_effects_off_its_subspace():
+    """Planted: 40 genes, the label shifts gene 39 by 3 sd, while the top axes are taken by
+    large shared variation elsewhere: the label's residual offset must carry the shift."""
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, 800)
+    x = rng.normal(0, 1, (800, 40))
+    x[:, :5] += rng.normal(0, 6, (800, 1))  # the dominant axis
+    x[:, 39] += 3.0 * y
+    mixture, _ = fit_generator("mixture", x, y, 2, {"rank": 2}, seed=0)
+    labels = np.repeat([0, 1], 2000)
+    s = mixture.sample(4000, labels, np.random.default_rng(1))
+    shift = s[labels == 1, 39].mean() - s[labels == 0, 39].mean()
+    assert shift == pytest.approx(3.0, abs=0.3)

@@ -7,7 +7,7 @@ sys.path.insert(0, str(Path(workflow.basedir) / "workflow" / "scripts"))
 from exprsynth.code import module_closure  # noqa: E402
 from exprsynth.config import ConfigError, validate_config  # noqa: E402
 from exprsynth.io.checks import InputError  # noqa: E402
-from exprsynth.io.user_data import check_data_config  # noqa: E402
+from exprsynth.io.user_data import check_data_config, data_format  # noqa: E402
 from exprsynth.models import GENERATORS, NETWORKS, REFERENCES  # noqa: E402
 
 
@@ -64,17 +64,31 @@ wildcard_constraints:
     rep=r"\d+",
 
 
+def modules_not_run():
+    """Package modules of branches this run never takes: the data source it does not use,
+    and the .h5ad reader and writer unless the input is an .h5ad file. They are no code
+    inputs, so editing them reruns nothing here."""
+    if USER_DATA is None:
+        return ("exprsynth.io.user_data", "exprsynth.io.h5ad")
+    if data_format(USER_DATA, DATA["format"]) == "h5ad":
+        return ("exprsynth.data.simulate",)
+    return ("exprsynth.data.simulate", "exprsynth.io.h5ad")
+
+
+NOT_LOADED = modules_not_run()
+
+
 def code(script):
     """A rule's code inputs: every package module its script reaches, so editing one
     reruns exactly the rules that run it."""
-    return [str(p) for p in module_closure(SCRIPTS / script)]
+    return [str(p) for p in module_closure(SCRIPTS / script, skip=NOT_LOADED)]
 
 
 def generator_code(script):
     """As `code`, for a job that builds one generator: the other generators' modules
     are not its inputs (editing the GAN leaves the VAE's jobs alone)."""
     return lambda wildcards: [
-        str(p) for p in module_closure(SCRIPTS / script, wildcards.model)
+        str(p) for p in module_closure(SCRIPTS / script, wildcards.model, NOT_LOADED)
     ]
 
 
@@ -101,11 +115,9 @@ def data_settings(wildcards):
 
 def h5ad_outputs():
     """Samples are also written as .h5ad when the input was .h5ad (docs/own-data.md)."""
-    from exprsynth.io.user_data import data_format
-
-    if USER_DATA is not None and data_format(USER_DATA, DATA["format"]) == "h5ad":
-        return {"h5ad": "results/samples/{model}/rep{rep}.h5ad"}
-    return {}
+    if "exprsynth.io.h5ad" in NOT_LOADED:
+        return {}
+    return {"h5ad": "results/samples/{model}/rep{rep}.h5ad"}
 
 
 def checkpoint_path(wildcards):

@@ -10,7 +10,6 @@ from threadpoolctl import threadpool_limits
 
 from exprsynth.io.checkpoint import load_generator
 from exprsynth.io.files import read_sample_ids, write_csv, write_expression
-from exprsynth.io.h5ad import write_h5ad
 from exprsynth.models import GENERATORS
 
 
@@ -36,6 +35,8 @@ def main(
     write_expression(expr, samples, matrix=matrix)
     write_csv(meta, metadata)
     if h5ad:  # only .h5ad input asks for .h5ad output
+        from exprsynth.io.h5ad import write_h5ad
+
         write_h5ad(h5ad, expr, meta.set_index("sample_id"))
     zeros = float((expr.to_numpy() == 0).mean())
     print(f"{generator.kind}: wrote {n} samples ({zeros:.1%} of values are zeros)", file=sys.stderr)

@@ -80,13 +80,14 @@ def _file(module: str, root: Path = PACKAGE) -> Path | None:
     return None
 
 
-def module_closure(path: str | Path, kind: str | None = None) -> list[Path]:
+def module_closure(path: str | Path, kind: str | None = None, skip: tuple[str, ...] = ()) -> list[Path]:
     """Every package file `path` reaches, with the __init__ of each package on the way
-    (Python runs them on import), sorted. kind: as in `imported_modules`."""
+    (Python runs them on import), sorted. kind: as in `imported_modules`. skip: modules a
+    job never loads although the script names them (the branch for another data source)."""
     seen: set[Path] = set()
     todo = [Path(path).resolve()]
     while todo:
-        for module in imported_modules(todo.pop(), kind):
+        for module in imported_modules(todo.pop(), kind) - set(skip):
             parts = module.split(".")
             for i in range(1, len(parts) + 1):
                 f = _file(".".join(parts[:i]))

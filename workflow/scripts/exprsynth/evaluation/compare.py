@@ -21,12 +21,16 @@ def oriented_score(values: pd.Series | np.ndarray, better: str, floor) -> np.nda
     return -np.abs(v - np.asarray(floor, dtype=float))
 
 
-def confidence_interval(values: np.ndarray, level: float = 0.95) -> tuple[float, float]:
-    """Student-t interval of the mean; NaN with fewer than two finite values."""
+def confidence_interval(values: np.ndarray, level: float = 0.95, test_train_ratio: float = 0.0) -> tuple[float, float]:
+    """Student-t interval of the mean; NaN with fewer than two finite values.
+
+    test_train_ratio > 0: replicates that re-split one cohort are correlated, and the
+    interval is widened as the corrected resampled t-test widens its variance (the
+    standard error sqrt((1/J + n_test/n_train) s^2) instead of sqrt(s^2 / J))."""
     v = values[np.isfinite(values)]
     if len(v) < 2:
         return float("nan"), float("nan")
-    half = stdtrit(len(v) - 1, 0.5 + level / 2) * v.std(ddof=1) / np.sqrt(len(v))
+    half = stdtrit(len(v) - 1, 0.5 + level / 2) * v.std(ddof=1) * np.sqrt(1 / len(v) + test_train_ratio)
     return float(v.mean() - half), float(v.mean() + half)
 
 
@@ -69,14 +73,16 @@ def summarise(
     """per_replicate: columns replicate, model, metric, value, floor.
 
     Returns (summary, pairs). summary: one row per metric x model: mean, ci_low, ci_high
-    (a t-interval, clipped to the values the metric can take), n_replicates, floor, better,
+    (a t-interval with the resampling correction, clipped to the values the metric can
+    take), n_replicates, floor, better,
     and the contenders' comparison from `pairs` (leader, p_value, p_adjusted, winner).
     pairs: `pairwise_tests` over every pair of models.
     """
     rows = []
     for (metric, model), g in per_replicate.groupby(["metric", "model"], sort=False):
         values = g["value"].to_numpy(dtype=float)
-        lo, hi = (float(v) for v in np.clip(confidence_interval(values), *METRIC_BY_NAME[metric].bounds))
+        interval = confidence_interval(values, test_train_ratio=test_train_ratio)
+        lo, hi = (float(v) for v in np.clip(interval, *METRIC_BY_NAME[metric].bounds))
         finite = values[np.isfinite(values)]
         rows.append(
             {
@@ -93,7 +99,7 @@ def summarise(
     summary = pd.DataFrame(rows)
     pairs = pairwise_tests(per_replicate, list(dict.fromkeys(summary.model)), test_train_ratio)
     a, b = contenders
-    duel = pairs[(pairs.model_a == a) & (pairs.model_b == b)].set_index("metric")
+    duel = pairs[pairs.model_a.isin(contenders) & pairs.model_b.isin(contenders)].set_index("metric")
     for key in ("leader", "p_value", "p_adjusted", "winner"):
         blank = float("nan") if key.startswith("p_") else ""
         summary[key] = summary["metric"].map(lambda m: duel[key].get(m, blank))

@@ -23,7 +23,7 @@ from ..models.build import build_generator
 from ..models.trained import TrainedGenerator
 from .files import atomic_path, read_npz
 
-CHECKPOINT_FORMAT = "exprsynth-checkpoint/2"
+CHECKPOINT_FORMAT = "exprsynth-checkpoint/3"
 
 
 def checkpoint_metadata(trained: TrainedGenerator) -> dict:

@@ -1,7 +1,7 @@
 """The user's own expression data (rule prepare_data).
 
 A CSV/TSV matrix or an AnnData .h5ad file, and optionally a metadata table with the
-label, become the three tables the simulator writes. Every problem found is raised as
+label, become the tables the simulator writes. Every problem found is raised as
 one InputError whose message is one line: the file, the row/column or key, what to do.
 """
 
@@ -138,6 +138,7 @@ def load_user_data(
             )
     if labels is not None:
         labels = _rare_classes(labels, label_source, rare_classes, min_class_size, test_fraction, notes)
+        _check_classes(labels, f"{label_source}, after data.rare_classes: {rare_classes}")
         expression = expression.loc[labels.index]
     _check_sample_counts(expression, source, labels, label_source, test_fraction)
 
@@ -407,6 +408,9 @@ def _labels_from_obs(obs: pd.DataFrame, path, label_column: str) -> pd.Series:
             f"{path}: sample {labels.index[labels.isna()][0]!r} has no value in obs column "
             f"{label_column!r}; fill it in or drop the sample"
         )
+    if isinstance(labels.dtype, pd.CategoricalDtype):
+        # A subset of an annotated file keeps the categories of the cells it dropped.
+        labels = labels.cat.remove_unused_categories()
     _check_classes(labels, f"{path}: obs column {label_column!r}")
     return labels
 
@@ -439,9 +443,16 @@ def _rare_classes(labels, label_source, policy: str, min_size: int | None, test_
     needed = max(smallest_splittable_class(len(labels), test_fraction), min_size or 0)
     counts = labels.value_counts()
     rare = counts[counts < needed]
-    if rare.empty or policy == "error":
+    if rare.empty:
         return labels
     listed = ", ".join(f"{k!r} ({v})" for k, v in rare.items())
+    if policy == "error":
+        if min_size and (counts < min_size).any():  # what the split cannot take, _check_sample_counts says
+            raise InputError(
+                f"{label_source}: classes with fewer than data.min_class_size = {min_size} samples: "
+                f"{listed}; set data.rare_classes: merge or drop, or lower data.min_class_size"
+            )
+        return labels
     if policy == "merge":
         name = MERGED_CLASS if MERGED_CLASS not in counts.index.astype(str) else f"{MERGED_CLASS} (merged)"
         labels = labels.astype(object).where(~labels.isin(rare.index), name)
@@ -481,8 +492,3 @@ def _check_sample_counts(expression, path, labels, label_source, test_fraction: 
                 f"{test_fraction:g}), fewer than the {MIN_PER_CLASS} needed; add samples of that "
                 f"class, set data.rare_classes: merge or drop, or change split.test_fraction"
             )
-
-
-# --- AnnData .h5ad, read through the HDF5 file object (AnnData on-disk format) -----------
-
-

@@ -109,3 +109,17 @@ def label_array(y: np.ndarray | None, n: int) -> np.ndarray:
 def row_chunks(rows: np.ndarray):
     for start in range(0, len(rows), CHUNK):
         yield rows[start : start + CHUNK]
+
+
+def bic_gaussian_mixture(z: np.ndarray, most: int, min_samples_per_dim: int, seed: int):
+    """scikit-learn's full-covariance Gaussian mixture on z, with the number of components
+    (at most `most`) chosen by BIC; a component needs `min_samples_per_dim` samples per
+    dimension of z, so none can sit on a handful of samples."""
+    from sklearn.mixture import GaussianMixture
+
+    allowed = max(1, min(most, len(z) // (min_samples_per_dim * max(z.shape[1], 1))))
+    fits = [
+        GaussianMixture(c, covariance_type="full", reg_covar=1e-4, random_state=seed).fit(z)
+        for c in range(1, allowed + 1)
+    ]
+    return min(fits, key=lambda m: m.bic(z))

@@ -16,13 +16,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .base import Generator, label_array, row_chunks
+from .base import Generator, bic_gaussian_mixture, label_array, row_chunks
 
 
 class MixtureReference(Generator):
     def fit(self, x, y, *, seed, zero_value=None, device="cpu", cuda_graphs=False, progress=False) -> pd.DataFrame:
-        from sklearn.mixture import GaussianMixture
-
         y = label_array(y, len(x))
         k_labels = max(self.n_labels, 1)
         self.mean = x.mean(axis=0)
@@ -36,24 +34,21 @@ class MixtureReference(Generator):
         self.weights = np.zeros((k_labels, most))
         self.centres = np.zeros((k_labels, most, rank))
         self.cholesky = np.zeros((k_labels, most, rank, rank))
+        self.residual_mean = np.zeros((k_labels, x.shape[1]))
         self.noise_sd = np.zeros((k_labels, x.shape[1]))
         chosen = []
         for label in range(k_labels):
             rows = y == label
             z = scores[rows]
-            # A full covariance in `rank` dimensions needs several times that many samples
-            # per component; fewer, and a component could sit on a handful of samples.
-            allowed = max(1, min(most, len(z) // (self.settings["min_samples_per_dim"] * max(rank, 1))))
-            fits = [
-                GaussianMixture(c, covariance_type="full", reg_covar=1e-3, random_state=seed).fit(z)
-                for c in range(1, allowed + 1)
-            ]
-            best = min(fits, key=lambda m: m.bic(z))
+            best = bic_gaussian_mixture(z, most, self.settings["min_samples_per_dim"], seed)
             c = best.n_components
             chosen.append(c)
             self.weights[label, :c] = best.weights_
             self.centres[label, :c] = best.means_
             self.cholesky[label, :c] = np.linalg.cholesky(best.covariances_)
+            # The label's own offset off the shared subspace: a label effect on genes the top
+            # axes do not carry would otherwise vanish.
+            self.residual_mean[label] = residual[rows].mean(axis=0)
             self.noise_sd[label] = residual[rows].std(axis=0)
         self.fitted = {"components": chosen, "rank": rank}
         return pd.DataFrame({"epoch": [0]})
@@ -66,12 +61,13 @@ class MixtureReference(Generator):
                 component = rng.choice(len(self.weights[label]), size=len(rows), p=self.weights[label])
                 e = rng.standard_normal((len(rows), self.centres.shape[2]))
                 z = self.centres[label, component] + np.einsum("nij,nj->ni", self.cholesky[label, component], e)
-                noise = rng.standard_normal((len(rows), len(self.mean))) * self.noise_sd[label]
+                noise = self.residual_mean[label] + rng.standard_normal((len(rows), len(self.mean))) * self.noise_sd[label]
                 out[rows] = self.mean + z @ self.axes + noise
         return out
 
     def numbers(self) -> dict[str, np.ndarray]:
-        return {name: getattr(self, name) for name in ("mean", "axes", "weights", "centres", "cholesky", "noise_sd")}
+        names = ("mean", "axes", "weights", "centres", "cholesky", "residual_mean", "noise_sd")
+        return {name: getattr(self, name) for name in names}
 
     def load(self, fitted: dict, numbers: dict[str, np.ndarray]) -> None:
         self.fitted = dict(fitted)

@@ -14,6 +14,7 @@ from torch.nn import functional as F
 
 from ..data.preprocess import ZERO_TOLERANCE
 from .layers import mlp, register_zero_value, init_zero_logit, with_labels
+from .base import bic_gaussian_mixture
 from .network import NetworkGenerator
 from .training import train_vae
 
@@ -37,7 +38,8 @@ class VAE(nn.Module):
     "aggregate_posterior" draws z from a Gaussian fitted after training, per label, to the
     training samples' encodings (ex-post density estimation, Ghosh et al., 2020): with
     beta > 1 the encodings do not fill the prior, and decoding the prior's empty regions
-    gives profiles no real sample resembles.
+    gives profiles no real sample resembles. "mixture" fits a Gaussian mixture there
+    (up to latent_components, by BIC), for encodings that form clusters.
 
     zero_inflation adds a hurdle: beside the mean, the decoder predicts for every sample and
     gene the probability that the entry is an exact zero. zero_value is each gene's zero in
@@ -211,12 +213,8 @@ def _mixture_fit(mu: torch.Tensor, var: torch.Tensor, most: int, seed: int):
     """(weights, means, covariances) of a Gaussian mixture on the encodings mu, the number
     of components by BIC (each component needs 2 encodings per latent dimension), every
     covariance widened by the mean posterior variance of the encodings it holds."""
-    from sklearn.mixture import GaussianMixture
-
     z = mu.cpu().numpy()
-    allowed = max(1, min(most, len(z) // (2 * z.shape[1])))
-    fits = [GaussianMixture(c, covariance_type="full", reg_covar=1e-4, random_state=seed).fit(z) for c in range(1, allowed + 1)]
-    best = min(fits, key=lambda m: m.bic(z))
+    best = bic_gaussian_mixture(z, most, 2, seed)
     member = torch.as_tensor(best.predict_proba(z), dtype=var.dtype, device=var.device)  # n x c
     spread = (member.T @ var) / member.sum(dim=0, keepdim=True).T.clamp(min=1e-12)  # c x d
     cov = torch.as_tensor(best.covariances_, dtype=var.dtype, device=var.device) + torch.diag_embed(spread)

@@ -114,12 +114,13 @@ def verdict_rst(
                 ]
             )
         lines += [*_rst_table(header, rows), ""]
+    duel = {a, b} <= set(models)
     lines += [
         f"Headline metrics (mean [95% CI]; floor = {floor}"
-        + (f"; the last column: {display_name(a)} vs {display_name(b)}, p adjusted as above):" if len(tested) else "):"),
+        + (f"; the last column: {display_name(a)} vs {display_name(b)}, p adjusted as above):" if duel and len(tested) else "):"),
         "",
     ]
-    header = ["metric", "better", "floor", *[display_name(m) for m in models], "winner (p)"]
+    header = ["metric", "better", "floor", *[display_name(m) for m in models], *(["winner (p)"] if duel else [])]
     rows = []
     for metric in HEADLINE:
         if metric not in per_metric.index:
@@ -133,7 +134,7 @@ def verdict_rst(
                 per_metric.loc[metric, "better"],
                 f"{per_metric.loc[metric, 'floor']:.3g}",
                 *[_fmt(g.loc[m]) for m in models],
-                f"{display_name(winner)} ({_p(p)})" if np.isfinite(p) else winner,
+                *([f"{display_name(winner)} ({_p(p)})" if np.isfinite(p) else winner] if duel else []),
             ]
         )
     lines += _rst_table(header, rows)

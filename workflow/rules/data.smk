@@ -1,5 +1,5 @@
 # The expression data: the simulated cohort (data.source: simulate) or the user's own file,
-# checked and written as the same four files, so every later rule is the same either way.
+# checked and written as the same files, so every later rule is the same either way.
 rule prepare_data:
     input:
         unpack(data_inputs),

@@ -1,4 +1,4 @@
-"""Rule prepare_data: the expression data, simulated or the user's, written as four tables.
+"""Rule prepare_data: the expression data, simulated or the user's, written as the same files.
 
 Every later rule reads the same files whether the data were simulated or not. Any
 problem with a user's input stops the workflow here, before a split or a training job

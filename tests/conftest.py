@@ -49,11 +49,20 @@ def run_snakemake(
     workdir: Path, *args: str, check: bool = True, timeout: int = 600, hash_seed: str = "0"
 ) -> subprocess.CompletedProcess:
     """Run the repository's Snakefile with `workdir` as working directory (config.yaml there)."""
-    cmd = [str(SNAKEMAKE), "--snakefile", str(ROOT / "Snakefile"), "--directory", str(workdir), *args]
+    cmd = [
+        str(SNAKEMAKE),
+        "--snakefile",
+        str(ROOT / "Snakefile"),
+        "--directory",
+        str(workdir),
+        *args,
+    ]
     env = {**os.environ, "PYTHONHASHSEED": hash_seed}
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
     if check and proc.returncode != 0:
-        raise AssertionError(f"snakemake {' '.join(args)} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}")
+        raise AssertionError(
+            f"snakemake {' '.join(args)} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}"
+        )
     return proc
 
 
@@ -113,13 +122,19 @@ def fit_generator(kind, x, y, n_labels, hparams, *, seed, device="cpu", zero_val
 
     settings = model_settings(kind, {**DESCRIBED.get(kind, {}), **hparams})
     generator = build_generator(kind, x.shape[1], n_labels, settings)
-    history = generator.fit(x, y if n_labels else None, seed=seed, device=device, zero_value=zero_value)
+    history = generator.fit(
+        x, y if n_labels else None, seed=seed, device=device, zero_value=zero_value
+    )
     return generator, history
 
 
-def fit_model(kind, x, y, n_labels, hparams, *, seed, device="cpu", progress=False, zero_value=None):
+def fit_model(
+    kind, x, y, n_labels, hparams, *, seed, device="cpu", progress=False, zero_value=None
+):
     """(the fitted model: a torch module for a network, (settings and what fitting learned), history)."""
-    generator, history = fit_generator(kind, x, y, n_labels, hparams, seed=seed, device=device, zero_value=zero_value)
+    generator, history = fit_generator(
+        kind, x, y, n_labels, hparams, seed=seed, device=device, zero_value=zero_value
+    )
     model = getattr(generator, "module", generator)
     return model, {**generator.settings, **generator.fitted}, history
 
@@ -130,4 +145,6 @@ def simulate(**overrides):
     from exprsynth.data.simulate import simulate_cohort
 
     settings = {**section_settings("simulate"), **overrides}
-    return simulate_cohort(**{k: tuple(v) if isinstance(v, list) else v for k, v in settings.items()})
+    return simulate_cohort(
+        **{k: tuple(v) if isinstance(v, list) else v for k, v in settings.items()}
+    )

@@ -12,9 +12,20 @@ from conftest import ROOT, TINY_CONFIG
 
 def test_scaling_benchmark_runs_on_a_tiny_size(tmp_path):
     extra = tmp_path / "extra.yaml"
-    extra.write_text(yaml.safe_dump({k: TINY_CONFIG[k] for k in ("vae", "gan", "generate", "device")}))
+    extra.write_text(
+        yaml.safe_dump({k: TINY_CONFIG[k] for k in ("vae", "gan", "generate", "device")})
+    )
     proc = subprocess.run(
-        [sys.executable, str(ROOT / "workflow/bench/scaling.py"), "--sizes", "80x40", "--config", str(extra), "--keep", str(tmp_path / "runs")],
+        [
+            sys.executable,
+            str(ROOT / "workflow/bench/scaling.py"),
+            "--sizes",
+            "80x40",
+            "--config",
+            str(extra),
+            "--keep",
+            str(tmp_path / "runs"),
+        ],
         capture_output=True,
         text=True,
         timeout=600,
@@ -32,7 +43,9 @@ def test_scaling_benchmark_runs_on_a_tiny_size(tmp_path):
     assert "generate_samples/references" in per_rule and "train_model/vae" in per_rule
     timeline = {
         job: (float(start), float(end))
-        for job, start, end in (line.split() for line in proc.stdout.split("Timeline")[1].splitlines()[2:])
+        for job, start, end in (
+            line.split() for line in proc.stdout.split("Timeline")[1].splitlines()[2:]
+        )
     }
     assert 0 <= timeline["prepare_data"][0] < timeline["prepare_data"][1] <= wall
     # Training starts after the data steps end, and its samples are drawn after it ends.
@@ -42,7 +55,16 @@ def test_scaling_benchmark_runs_on_a_tiny_size(tmp_path):
 
 def test_training_speed_benchmark_runs_on_a_tiny_size():
     proc = subprocess.run(
-        [sys.executable, str(ROOT / "workflow/bench/training_speed.py"), "--epochs", "1", "--samples", "64", "--genes", "20"],
+        [
+            sys.executable,
+            str(ROOT / "workflow/bench/training_speed.py"),
+            "--epochs",
+            "1",
+            "--samples",
+            "64",
+            "--genes",
+            "20",
+        ],
         capture_output=True,
         text=True,
         timeout=300,
@@ -58,16 +80,32 @@ def test_logistic_iterations_benchmark_reproduces_the_recorded_tstr(tiny_run):
     from exprsynth.evaluation.metrics import LOGISTIC_MAX_ITER
 
     proc = subprocess.run(
-        [sys.executable, str(ROOT / "workflow/bench/logistic_iterations.py"), "--workdir", str(tiny_run),
-         "--model", "vae", "--caps", f"5,{LOGISTIC_MAX_ITER}"],
+        [
+            sys.executable,
+            str(ROOT / "workflow/bench/logistic_iterations.py"),
+            "--workdir",
+            str(tiny_run),
+            "--model",
+            "vae",
+            "--caps",
+            f"5,{LOGISTIC_MAX_ITER}",
+        ],
         capture_output=True,
         text=True,
         timeout=300,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
-    rows = [line.split("|")[1:3] for line in proc.stdout.splitlines() if line.startswith("| ") and "max_iter" not in line]
+    rows = [
+        line.split("|")[1:3]
+        for line in proc.stdout.splitlines()
+        if line.startswith("| ") and "max_iter" not in line
+    ]
     aurocs = {int(cap): float(auroc) for cap, auroc in rows}
-    recorded = pd.read_csv(tiny_run / "results/metrics/vae/rep0.csv").set_index("metric").loc["tstr_auroc", "value"]
+    recorded = (
+        pd.read_csv(tiny_run / "results/metrics/vae/rep0.csv")
+        .set_index("metric")
+        .loc["tstr_auroc", "value"]
+    )
     assert set(aurocs) == {5, LOGISTIC_MAX_ITER}
     assert aurocs[LOGISTIC_MAX_ITER] == round(recorded, 4)  # the workflow's own cap gives its value
 
@@ -90,11 +128,17 @@ def test_benchmark_configs_are_valid_overrides_of_the_default_config():
 
 
 def test_results_table_prints_the_readme_table(tiny_run):
-    script = [sys.executable, str(ROOT / "workflow/bench/results_table.py"), str(tiny_run / "results/comparison_results.csv")]
+    script = [
+        sys.executable,
+        str(ROOT / "workflow/bench/results_table.py"),
+        str(tiny_run / "results/comparison_results.csv"),
+    ]
     proc = subprocess.run([*script, "--metrics", "gamma,recall"], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.splitlines()
     assert lines[0].startswith("| metric | better | floor | VAE | GAN |")
     assert [line.split(" | ")[0] for line in lines[2:4]] == ["| gamma", "| recall"]
     bad = subprocess.run([*script, "--metrics", "gamma,nonsense"], capture_output=True, text=True)
-    assert bad.returncode == 2 and "no metric nonsense" in bad.stderr and "Traceback" not in bad.stderr
+    assert (
+        bad.returncode == 2 and "no metric nonsense" in bad.stderr and "Traceback" not in bad.stderr
+    )

@@ -40,7 +40,9 @@ def violations(package: Path) -> list[str]:
     for module, imports in graph.items():
         room = module.split(".")[0]
         for target in imports:
-            if any(target == bad or target.startswith(bad + ".") for bad in FORBIDDEN.get(room, ())):
+            if any(
+                target == bad or target.startswith(bad + ".") for bad in FORBIDDEN.get(room, ())
+            ):
                 found.append(f"{module} imports {target}")
     for path in package.rglob("*.py"):
         third = code.third_party_imports(path)
@@ -93,9 +95,17 @@ def planted(tmp_path):
     "module, line, expected",
     [
         ("models/gan.py", "from ..io.files import atomic_path", "models.gan imports io.files"),
-        ("evaluation/metrics.py", "from ..models import GENERATORS", "evaluation.metrics imports models"),
+        (
+            "evaluation/metrics.py",
+            "from ..models import GENERATORS",
+            "evaluation.metrics imports models",
+        ),
         ("data/preprocess.py", "from ..config import SCHEMA", "data.preprocess imports config"),
-        ("reporting/plots.py", "from ..models.build import build_generator", "reporting.plots imports models.build"),
+        (
+            "reporting/plots.py",
+            "from ..models.build import build_generator",
+            "reporting.plots imports models.build",
+        ),
         ("models/vae.py", "import snakemake", "models/vae.py imports snakemake"),
     ],
 )

@@ -14,7 +14,9 @@ def summary(per_replicate, ratio=RATIO):
 def verdict(per_replicate, **kwargs):
     from exprsynth.reporting.verdict import verdict_rst
 
-    return verdict_rst(*summarise(per_replicate, test_train_ratio=RATIO), test_train_ratio=RATIO, **kwargs)
+    return verdict_rst(
+        *summarise(per_replicate, test_train_ratio=RATIO), test_train_ratio=RATIO, **kwargs
+    )
 
 
 def table(values: dict[str, list[float]], metric="gamma", floor=0.9):
@@ -29,7 +31,9 @@ def table(values: dict[str, list[float]], metric="gamma", floor=0.9):
 def test_mean_and_t_interval_match_hand_computation():
     # values 1, 2, 3: mean 2, sd 1, t(0.975, 2) = 4.302653 -> half-width 4.302653 / sqrt(3)
     lo, hi = confidence_interval(np.array([1.0, 2.0, 3.0]))
-    assert lo == pytest.approx(2 - 2.484138, abs=1e-5) and hi == pytest.approx(2 + 2.484138, abs=1e-5)
+    assert lo == pytest.approx(2 - 2.484138, abs=1e-5) and hi == pytest.approx(
+        2 + 2.484138, abs=1e-5
+    )
     assert np.isnan(confidence_interval(np.array([1.0]))[0])
 
 
@@ -55,7 +59,9 @@ def test_lower_is_better_and_closer_to_floor_orientations():
     s = summary(table({"vae": [0.1, 0.11, 0.12], "gan": [0.5, 0.52, 0.55]}, metric="ks_mean"))
     assert s["winner"].iloc[0] == "vae"
     # diversity: the floor is 10; gan overshoots by more than vae undershoots
-    s = summary(table({"vae": [9.0, 9.1, 8.9], "gan": [14.0, 14.2, 13.9]}, metric="diversity", floor=10.0))
+    s = summary(
+        table({"vae": [9.0, 9.1, 8.9], "gan": [14.0, 14.2, 13.9]}, metric="diversity", floor=10.0)
+    )
     assert s["winner"].iloc[0] == "vae"
 
 
@@ -86,8 +92,19 @@ def test_a_winner_must_survive_the_adjustment_over_all_metrics():
     assert 0.01 < alone["p_value"].iloc[0] < 0.05 and alone["winner"].iloc[0] == "vae"
     rng = np.random.default_rng(0)
     noise = [
-        table({"vae": list(rng.normal(0.5, 0.05, 4)), "gan": list(rng.normal(0.5, 0.05, 4))}, metric=m)
-        for m in ["mean_mse", "std_mse", "wasserstein", "ks_mean", "mmd", "recall", "precision", "coverage"]
+        table(
+            {"vae": list(rng.normal(0.5, 0.05, 4)), "gan": list(rng.normal(0.5, 0.05, 4))}, metric=m
+        )
+        for m in [
+            "mean_mse",
+            "std_mse",
+            "wasserstein",
+            "ks_mean",
+            "mmd",
+            "recall",
+            "precision",
+            "coverage",
+        ]
     ]
     crowd = summary(pd.concat([clear, *noise]), ratio=0)
     row = crowd[crowd.metric == "gamma"].iloc[0]
@@ -97,7 +114,9 @@ def test_a_winner_must_survive_the_adjustment_over_all_metrics():
 
 def test_the_leader_comes_from_the_replicates_both_models_have():
     """A replicate where only one model has a value must not decide who leads."""
-    s = summary(table({"vae": [0.99, 0.60, 0.60, 0.61, 0.60], "gan": [np.nan, 0.65, 0.66, 0.65, 0.66]}))
+    s = summary(
+        table({"vae": [0.99, 0.60, 0.60, 0.61, 0.60], "gan": [np.nan, 0.65, 0.66, 0.65, 0.66]})
+    )
     assert s["leader"].iloc[0] == "gan" and s["winner"].iloc[0] == "gan"
 
 
@@ -105,8 +124,24 @@ def test_verdict_names_winners_and_where_references_win():
 
     per_rep = pd.concat(
         [
-            table({"vae": [0.70, 0.72, 0.71], "gan": [0.95, 0.96, 0.97], "gaussian": [0.60, 0.61, 0.62]}, "c2st_gbt", 0.5),
-            table({"vae": [0.85, 0.86, 0.84], "gan": [0.60, 0.62, 0.61], "gaussian": [0.80, 0.81, 0.79]}, "gamma", 0.9),
+            table(
+                {
+                    "vae": [0.70, 0.72, 0.71],
+                    "gan": [0.95, 0.96, 0.97],
+                    "gaussian": [0.60, 0.61, 0.62],
+                },
+                "c2st_gbt",
+                0.5,
+            ),
+            table(
+                {
+                    "vae": [0.85, 0.86, 0.84],
+                    "gan": [0.60, 0.62, 0.61],
+                    "gaussian": [0.80, 0.81, 0.79],
+                },
+                "gamma",
+                0.9,
+            ),
         ]
     )
     text = verdict(per_rep)
@@ -114,10 +149,17 @@ def test_verdict_names_winners_and_where_references_win():
     assert "**VAE wins** on 2 metrics: c2st_gbt, gamma." in text
     # Baselines first: the networks against the best reference, before VAE against GAN.
     assert text.index("Do the networks beat the references?") < text.index("VAE against GAN")
-    assert "- **VAE** beats the best reference on 1 metric: gamma (Gaussian reference, p < 0.001)" in text
-    assert "the best reference beats it on 1 metric: c2st_gbt (Gaussian reference, p 0.0058)" in text
+    assert (
+        "- **VAE** beats the best reference on 1 metric: gamma (Gaussian reference, p < 0.001)"
+        in text
+    )
+    assert (
+        "the best reference beats it on 1 metric: c2st_gbt (Gaussian reference, p 0.0058)" in text
+    )
     assert "- **GAN** beats the best reference on 0 metrics" in text
-    assert "corrected resampled t-test (Nadeau & Bengio, 2003)" in text and "(1/3 + 0.25) s²" in text
+    assert (
+        "corrected resampled t-test (Nadeau & Bengio, 2003)" in text and "(1/3 + 0.25) s²" in text
+    )
     assert "adjusting for the 6 tests made together" in text  # 3 pairs x 2 metrics
     assert "GAN vs Gaussian reference 0               2" in text
     assert "0.71 [" in text  # VAE's c2st mean with its interval
@@ -145,7 +187,9 @@ def test_verdict_says_what_was_scored_and_what_could_not_be():
 
 def test_intervals_stay_within_what_the_metric_can_take():
     """Three replicates of a recall near 1: the t-interval would reach past 1."""
-    s = summary(table({"vae": [1.0, 0.92, 0.99], "gan": [0.5, 0.15, 0.3]}, "recall", 0.95)).set_index("model")
+    s = summary(
+        table({"vae": [1.0, 0.92, 0.99], "gan": [0.5, 0.15, 0.3]}, "recall", 0.95)
+    ).set_index("model")
     assert s.loc["vae", "ci_high"] == 1.0 and 0.8 < s.loc["vae", "ci_low"] < 0.97
     assert s.loc["gan", "ci_low"] == 0.0 and s.loc["gan", "ci_high"] < 1.0
     free = summary(table({"vae": [1.0, 0.92, 0.99], "gan": [0.5, 0.05, 0.3]}, "de_slope", 0.7))
@@ -176,17 +220,39 @@ def test_the_correction_can_turn_a_winner_into_no_clear_winner():
 def test_every_pair_is_tested_and_adjusted_together():
     per_rep = pd.concat(
         [
-            table({"vae": [0.70, 0.72, 0.71, 0.70], "gan": [0.95, 0.96, 0.97, 0.96], "gaussian": [0.60, 0.62, 0.61, 0.63]}, "c2st_gbt", 0.5),
-            table({"vae": [0.85, 0.86, 0.84, 0.85], "gan": [0.60, 0.62, 0.61, 0.6], "gaussian": [0.80, 0.81, 0.79, 0.8]}, "gamma", 0.9),
+            table(
+                {
+                    "vae": [0.70, 0.72, 0.71, 0.70],
+                    "gan": [0.95, 0.96, 0.97, 0.96],
+                    "gaussian": [0.60, 0.62, 0.61, 0.63],
+                },
+                "c2st_gbt",
+                0.5,
+            ),
+            table(
+                {
+                    "vae": [0.85, 0.86, 0.84, 0.85],
+                    "gan": [0.60, 0.62, 0.61, 0.6],
+                    "gaussian": [0.80, 0.81, 0.79, 0.8],
+                },
+                "gamma",
+                0.9,
+            ),
         ]
     )
     _, pairs = summarise(per_rep, test_train_ratio=RATIO)
-    assert list(zip(pairs.model_a, pairs.model_b))[:3] == [("vae", "gan"), ("vae", "gaussian"), ("gan", "gaussian")]
+    assert list(zip(pairs.model_a, pairs.model_b))[:3] == [
+        ("vae", "gan"),
+        ("vae", "gaussian"),
+        ("gan", "gaussian"),
+    ]
     assert len(pairs) == 6
     from exprsynth.evaluation.compare import adjust_p_values
 
     np.testing.assert_allclose(pairs.p_adjusted, adjust_p_values(pairs.p_value.to_numpy()))
-    row = pairs[(pairs.metric == "c2st_gbt") & (pairs.model_b == "gaussian") & (pairs.model_a == "gan")].iloc[0]
+    row = pairs[
+        (pairs.metric == "c2st_gbt") & (pairs.model_b == "gaussian") & (pairs.model_a == "gan")
+    ].iloc[0]
     assert row.leader == "gaussian" and row.winner == "gaussian"
 
 
@@ -195,7 +261,9 @@ def test_intervals_are_widened_as_the_test_is():
     sqrt((1/J + n_test/n_train) s^2), not sqrt(s^2 / J)."""
     values = np.array([1.0, 2.0, 3.0])  # mean 2, s = 1, t(0.975, 2) = 4.302653
     lo, hi = confidence_interval(values, test_train_ratio=0.25)
-    assert hi - 2 == pytest.approx(4.302653 * np.sqrt(1 / 3 + 0.25), abs=1e-5) and 2 - lo == pytest.approx(hi - 2)
+    assert hi - 2 == pytest.approx(
+        4.302653 * np.sqrt(1 / 3 + 0.25), abs=1e-5
+    ) and 2 - lo == pytest.approx(hi - 2)
 
 
 def test_the_duel_is_found_whatever_the_order_of_models():
@@ -208,4 +276,7 @@ def test_verdict_without_both_networks_has_no_duel_column():
     per_rep = table({"vae": [0.70, 0.72, 0.71], "gaussian": [0.60, 0.61, 0.62]}, "c2st_gbt", 0.5)
     text = verdict(per_rep)
     assert "VAE vs GAN" not in text and "winner (p)" not in text
-    assert "**VAE** beats the best reference on 0 metrics; the best reference beats it on 1 metric" in text
+    assert (
+        "**VAE** beats the best reference on 0 metrics; the best reference beats it on 1 metric"
+        in text
+    )

@@ -78,7 +78,9 @@ RULES = [(name, *rule) for name, rule in parse_rules().items() if rule[1] is not
 def test_every_scripted_rule_names_an_env_and_its_own_script_as_code():
     assert len(RULES) >= 11
     assert "fit_reference" in [name for name, *_ in RULES]
-    assert all(env is not None for _, env, _, _ in RULES), [n for n, env, _, _ in RULES if env is None]
+    assert all(env is not None for _, env, _, _ in RULES), [
+        n for n, env, _, _ in RULES if env is None
+    ]
     wrong = [n for n, _, script, code in RULES if code != script.name]
     assert not wrong, f"code inputs computed from another script than the rule runs: {wrong}"
 
@@ -106,7 +108,12 @@ def test_code_inputs_follow_imports_and_the_registry(tmp_path):
         "def later():\n    from exprsynth.models.build import build_generator\n"
     )
     names = {str(p.relative_to(PACKAGE)) for p in module_closure(script)}
-    assert {"__init__.py", "evaluation/__init__.py", "evaluation/metrics.py", "data/preprocess.py"} <= names
+    assert {
+        "__init__.py",
+        "evaluation/__init__.py",
+        "evaluation/metrics.py",
+        "data/preprocess.py",
+    } <= names
     assert {"models/vae.py", "models/gan.py", "models/training.py", "models/gaussian.py"} <= names
     only_vae = {str(p.relative_to(PACKAGE)) for p in module_closure(script, "vae")}
     assert "models/vae.py" in only_vae and "models/gan.py" not in only_vae
@@ -117,8 +124,12 @@ def test_every_env_dependency_is_imported_by_a_rule_that_runs_in_it():
     """No env carries a package none of its rules import (conda solves are slow enough)."""
     needed = {}
     for rule, env, script, _ in RULES:
-        needed.setdefault(env, set()).update(CONDA_NAME.get(m, m) for m in reached_imports(rule, script))
+        needed.setdefault(env, set()).update(
+            CONDA_NAME.get(m, m) for m in reached_imports(rule, script)
+        )
     for env, modules in needed.items():
         deps = yaml.safe_load(env.read_text())["dependencies"]
         provided = {re.split(r"[=<>]", d)[0] for d in deps if isinstance(d, str)}
-        assert provided - {"python"} <= modules, f"{env.name}: nothing imports {sorted(provided - modules - {'python'})}"
+        assert provided - {"python"} <= modules, (
+            f"{env.name}: nothing imports {sorted(provided - modules - {'python'})}"
+        )

@@ -20,7 +20,9 @@ from exprsynth.io.checks import InputError
 from exprsynth.io.files import read_expression
 from exprsynth.io.user_data import load_user_data
 
-spec = importlib.util.spec_from_file_location("prepare_data", ROOT / "workflow/scripts/prepare_data.py")
+spec = importlib.util.spec_from_file_location(
+    "prepare_data", ROOT / "workflow/scripts/prepare_data.py"
+)
 prepare_data = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(prepare_data)
 
@@ -41,7 +43,9 @@ def counts(n=40, g=6, seed=0) -> pd.DataFrame:
 
 
 def labels(ids, classes=("a", "b")) -> pd.DataFrame:
-    return pd.DataFrame({"sample_id": ids, "label": [classes[i % len(classes)] for i in range(len(ids))]})
+    return pd.DataFrame(
+        {"sample_id": ids, "label": [classes[i % len(classes)] for i in range(len(ids))]}
+    )
 
 
 @pytest.fixture
@@ -75,7 +79,12 @@ def prepare(tmp_path, source, *, metadata=None, label_column="label", transform=
         modules=str(out / OUTPUTS[2]),
         matrix=str(out / OUTPUTS[3]),
         notes=str(out / "notes.txt"),
-        settings={"data": config, "label_column": label_column, "transform": transform, "test_fraction": 0.2},
+        settings={
+            "data": config,
+            "label_column": label_column,
+            "transform": transform,
+            "test_fraction": 0.2,
+        },
     )
     return out
 
@@ -132,7 +141,9 @@ def test_zero_variance_genes_are_dropped_with_a_warning(tmp_path, files, capsys)
     df.to_csv(expr)
     out = prepare(tmp_path, expr, metadata=meta)
     assert "G2" not in pd.read_csv(out / OUTPUTS[0], index_col=0).columns
-    assert f"warning: {expr}: dropped 1 of 6 genes with zero variance: G2" in capsys.readouterr().err
+    assert (
+        f"warning: {expr}: dropped 1 of 6 genes with zero variance: G2" in capsys.readouterr().err
+    )
 
 
 def test_log_scaled_or_negative_data_pass_with_transform_none(tmp_path, files):
@@ -147,19 +158,33 @@ def test_log_scaled_or_negative_data_pass_with_transform_none(tmp_path, files):
 
 def test_missing_file(tmp_path):
     source = tmp_path / "nope.csv"
-    fails(tmp_path, f"{source}: file not found (config data.source); fix the path, or set data.source: simulate", source)
+    fails(
+        tmp_path,
+        f"{source}: file not found (config data.source); fix the path, or set data.source: simulate",
+        source,
+    )
 
 
 def test_empty_file(tmp_path, files):
     expr, meta = files
     expr.write_text("")
-    fails(tmp_path, f"{expr}: the file is empty; expected a header line, then one line per sample", expr, metadata=meta)
+    fails(
+        tmp_path,
+        f"{expr}: the file is empty; expected a header line, then one line per sample",
+        expr,
+        metadata=meta,
+    )
 
 
 def test_header_without_data_lines(tmp_path, files):
     expr, meta = files
     expr.write_text("sample_id,G1,G2\n")
-    fails(tmp_path, f"{expr}: a header line but no data lines; expected one line per sample", expr, metadata=meta)
+    fails(
+        tmp_path,
+        f"{expr}: a header line but no data lines; expected one line per sample",
+        expr,
+        metadata=meta,
+    )
 
 
 def test_wrong_delimiter(tmp_path, files):
@@ -245,7 +270,12 @@ def test_nan_or_inf_names_sample_and_gene(tmp_path, files, value, what, fix):
     df = counts()
     df.loc["S07", "G3"] = value
     df.to_csv(expr)
-    fails(tmp_path, f"{expr}: {what} at sample 'S07', gene 'G3' (line 8, column 4); {fix}", expr, metadata=meta)
+    fails(
+        tmp_path,
+        f"{expr}: {what} at sample 'S07', gene 'G3' (line 8, column 4); {fix}",
+        expr,
+        metadata=meta,
+    )
 
 
 def test_negative_values_with_log1p(tmp_path, files):
@@ -318,7 +348,12 @@ def test_all_genes_zero_variance(tmp_path, files):
 def test_too_few_samples(tmp_path, files):
     expr, meta = files
     counts(n=8).to_csv(expr)
-    fails(tmp_path, f"{expr}: 8 samples, fewer than the 10 the train/test split needs; add samples", expr, metadata=meta)
+    fails(
+        tmp_path,
+        f"{expr}: 8 samples, fewer than the 10 the train/test split needs; add samples",
+        expr,
+        metadata=meta,
+    )
 
 
 def test_class_too_small_for_the_test_split(tmp_path, files):
@@ -353,7 +388,10 @@ def test_rare_classes_are_merged_by_default_and_the_notes_say_so(tmp_path, files
     assert written["label"].value_counts().to_dict() == {"T": 15, "B": 14, "other": 11}
     notes = (out / "notes.txt").read_text()
     assert notes.startswith("40 samples x 6 genes\n")
-    assert "2 classes with fewer than 10 samples merged into 'other', 11 samples: 'rare1' (6), 'rare2' (5)" in notes
+    assert (
+        "2 classes with fewer than 10 samples merged into 'other', 11 samples: 'rare1' (6), 'rare2' (5)"
+        in notes
+    )
 
 
 def test_rare_classes_dropped_and_a_merged_class_still_too_small(tmp_path, files):
@@ -367,9 +405,15 @@ def test_rare_classes_dropped_and_a_merged_class_still_too_small(tmp_path, files
     table.to_csv(meta, index=False)
     out = prepare(tmp_path, expr, metadata=meta)
     assert set(pd.read_csv(out / OUTPUTS[1])["label"]) == {"T", "B"}
-    assert "the merged class 'other' has 3 samples, still fewer than 10: dropped" in (out / "notes.txt").read_text()
+    assert (
+        "the merged class 'other' has 3 samples, still fewer than 10: dropped"
+        in (out / "notes.txt").read_text()
+    )
     out = prepare(tmp_path, expr, metadata=meta, rare_classes="merge", min_class_size=18)
-    assert set(pd.read_csv(out / OUTPUTS[1])["label"]) == {"T", "other"}  # B (17) joins the rare one
+    assert set(pd.read_csv(out / OUTPUTS[1])["label"]) == {
+        "T",
+        "other",
+    }  # B (17) joins the rare one
 
 
 def test_label_column_missing(tmp_path, files):
@@ -445,12 +489,21 @@ def test_metadata_missing_a_label_value(tmp_path, files):
 @pytest.mark.parametrize(
     "edit, message",
     [
-        ({"source": "{d}/expr.xlsx"}, "{d}/expr.xlsx: cannot tell the format from the extension '.xlsx'; "
-         "name it .csv, .tsv, .txt or .h5ad, or set data.format: csv | tsv | h5ad"),
-        ({"layer": "counts"}, "config: data.layer = 'counts' applies only to .h5ad input, and data.source "
-         "'{d}/expr.csv' is csv; remove data.layer"),
-        ({"metadata": "{d}/meta.h5ad"}, "{d}/meta.h5ad: data.metadata must be a CSV or TSV table (sample ids "
-         "and label), not h5ad; for .h5ad input leave data.metadata null to take the label from obs"),
+        (
+            {"source": "{d}/expr.xlsx"},
+            "{d}/expr.xlsx: cannot tell the format from the extension '.xlsx'; "
+            "name it .csv, .tsv, .txt or .h5ad, or set data.format: csv | tsv | h5ad",
+        ),
+        (
+            {"layer": "counts"},
+            "config: data.layer = 'counts' applies only to .h5ad input, and data.source "
+            "'{d}/expr.csv' is csv; remove data.layer",
+        ),
+        (
+            {"metadata": "{d}/meta.h5ad"},
+            "{d}/meta.h5ad: data.metadata must be a CSV or TSV table (sample ids "
+            "and label), not h5ad; for .h5ad input leave data.metadata null to take the label from obs",
+        ),
     ],
 )
 def test_inconsistent_data_config(tmp_path, files, edit, message):
@@ -469,21 +522,29 @@ def _write_strings(group, name, values):
 
 def _write_frame(f, name, index, columns):
     group = f.create_group(name)
-    group.attrs.update({"encoding-type": "dataframe", "encoding-version": "0.2.0", "_index": "_index"})
+    group.attrs.update(
+        {"encoding-type": "dataframe", "encoding-version": "0.2.0", "_index": "_index"}
+    )
     group.attrs.create("column-order", data=list(columns), dtype=h5py.string_dtype())
     _write_strings(group, "_index", index)
     for column, values in columns.items():  # categorical, as anndata writes string columns
         categories = sorted(set(values))
         cat = group.create_group(column)
-        cat.attrs.update({"encoding-type": "categorical", "encoding-version": "0.2.0", "ordered": False})
-        cat.create_dataset("codes", data=np.array([categories.index(v) for v in values], dtype=np.int8))
+        cat.attrs.update(
+            {"encoding-type": "categorical", "encoding-version": "0.2.0", "ordered": False}
+        )
+        cat.create_dataset(
+            "codes", data=np.array([categories.index(v) for v in values], dtype=np.int8)
+        )
         _write_strings(cat, "categories", categories)
 
 
 def _write_csr(f, key, matrix):
     rows, cols = np.nonzero(matrix)
     group = f.create_group(key)
-    group.attrs.update({"encoding-type": "csr_matrix", "encoding-version": "0.1.0", "shape": matrix.shape})
+    group.attrs.update(
+        {"encoding-type": "csr_matrix", "encoding-version": "0.1.0", "shape": matrix.shape}
+    )
     group["data"] = matrix[rows, cols].astype(np.float32)
     group["indices"] = cols.astype(np.int32)
     group["indptr"] = np.concatenate([[0], np.cumsum(np.bincount(rows, minlength=matrix.shape[0]))])
@@ -550,7 +611,10 @@ def test_h5ad_that_is_not_anndata(tmp_path):
     source.write_text("sample_id,G1\nS1,3\n")
     with pytest.raises(InputError) as caught:
         prepare(tmp_path, source)
-    assert str(caught.value) == f"{source}: not an HDF5 file, so not AnnData; write it with anndata's AnnData.write_h5ad"
+    assert (
+        str(caught.value)
+        == f"{source}: not an HDF5 file, so not AnnData; write it with anndata's AnnData.write_h5ad"
+    )
     with h5py.File(source, "w") as f:
         f["matrix"] = np.ones((3, 3))
     with pytest.raises(InputError) as caught:
@@ -573,7 +637,9 @@ def test_h5ad_with_text_values_or_a_sparse_x_without_shape(tmp_path):
     with h5py.File(source, "a") as f:
         del f["X"]
         f["X"] = df.to_numpy().astype(str).astype("S")
-    fails(tmp_path, f"{source}: X holds text, not numbers; expression values must be numeric", source)
+    fails(
+        tmp_path, f"{source}: X holds text, not numbers; expression values must be numeric", source
+    )
 
 
 @pytest.mark.parametrize("layout", ["csr", "csc", "dense"])
@@ -583,7 +649,9 @@ def test_h5ad_written_by_anndata(tmp_path, layout):
     sparse = pytest.importorskip("scipy.sparse")
     ad.settings.allow_write_nullable_strings = True  # pandas 3 strings
     df = sparse_counts()
-    x = {"csr": sparse.csr_matrix, "csc": sparse.csc_matrix, "dense": np.asarray}[layout](df.to_numpy())
+    x = {"csr": sparse.csr_matrix, "csc": sparse.csc_matrix, "dense": np.asarray}[layout](
+        df.to_numpy()
+    )
     obs = pd.DataFrame({"label": list(labels(df.index)["label"])}, index=list(df.index))
     adata = ad.AnnData(X=x, obs=obs, var=pd.DataFrame(index=list(df.columns)))
     adata.write_h5ad(tmp_path / "cohort.h5ad")
@@ -615,7 +683,10 @@ def test_workflow_on_a_csv_file(tmp_path):
     assert written.equals(pd.read_csv(tmp_path / "counts.csv", index_col=0))
     summary = pd.read_csv(tmp_path / "results/comparison_results.csv")
     assert set(summary.model) == {"vae", "gaussian"}
-    assert "Nothing to be done" in run_snakemake(tmp_path, "-n", "results/comparison_results.csv").stdout
+    assert (
+        "Nothing to be done"
+        in run_snakemake(tmp_path, "-n", "results/comparison_results.csv").stdout
+    )
 
 
 def single_cell_counts(n=60, g=12, seed=1):
@@ -638,11 +709,16 @@ def test_workflow_on_a_sparse_h5ad_file(tmp_path):
     real_zeros = (df.to_numpy() == 0).mean()
     assert 0.5 < real_zeros < 0.7
     for model in ("vae", "gan"):
-        assert f"{model}: zero inflation on" in (tmp_path / f"logs/train_model/{model}/rep0.log").read_text()
+        assert (
+            f"{model}: zero inflation on"
+            in (tmp_path / f"logs/train_model/{model}/rep0.log").read_text()
+        )
         samples = tmp_path / f"results/samples/{model}/rep0"
         csv = pd.read_csv(f"{samples}.csv", index_col=0)
         meta = pd.read_csv(f"{samples}_metadata.csv")
-        assert abs((csv.to_numpy() == 0).mean() - real_zeros) < 0.2  # exact zeros, at about the real rate
+        assert (
+            abs((csv.to_numpy() == 0).mean() - real_zeros) < 0.2
+        )  # exact zeros, at about the real rate
         # the .h5ad holds the same samples: through the project's reader, and its obs by hand
         values, obs = load_h5ad(f"{samples}.h5ad", label_column="condition")
         assert list(values.columns) == list(df.columns) and list(values.index) == list(csv.index)
@@ -652,8 +728,16 @@ def test_workflow_on_a_sparse_h5ad_file(tmp_path):
             assert [c.decode() for c in f["obs/source/categories"][()]] == [model]
         metrics = pd.read_csv(tmp_path / f"results/metrics/{model}/rep0.csv").set_index("metric")
         floor = pd.read_csv(tmp_path / "results/metrics/real/rep0.csv").set_index("metric")
-        assert metrics.loc["zero_fraction_gene", "value"] < 0.2 and floor.loc["zero_fraction_gene", "value"] < 0.2
-        assert np.isfinite([metrics.loc["zero_fraction_sample_ks", "value"], floor.loc["zero_fraction_sample_ks", "value"]]).all()
+        assert (
+            metrics.loc["zero_fraction_gene", "value"] < 0.2
+            and floor.loc["zero_fraction_gene", "value"] < 0.2
+        )
+        assert np.isfinite(
+            [
+                metrics.loc["zero_fraction_sample_ks", "value"],
+                floor.loc["zero_fraction_sample_ks", "value"],
+            ]
+        ).all()
     summary = pd.read_csv(tmp_path / "results/comparison_results.csv")
     assert set(summary.model) == {"vae", "gan"}
     assert {"zero_fraction_gene", "zero_fraction_sample_ks"} <= set(summary.metric)
@@ -670,7 +754,10 @@ def test_bad_input_stops_the_workflow_before_any_training(tmp_path):
     df.loc["S07", "G3"] = np.nan
     df.to_csv(tmp_path / "expr.csv")
     labels(df.index).to_csv(tmp_path / "meta.csv", index=False)
-    write_config(tmp_path, {**workflow_config(source="expr.csv", metadata="meta.csv"), "label_column": "label"})
+    write_config(
+        tmp_path,
+        {**workflow_config(source="expr.csv", metadata="meta.csv"), "label_column": "label"},
+    )
     proc = run_snakemake(tmp_path, "--cores", "2", "results/comparison_results.csv", check=False)
     line = (
         "Error: expr.csv: missing value (empty or NA) at sample 'S07', gene 'G3' (line 8, column 4); "
@@ -699,7 +786,9 @@ def test_unknown_data_key_is_a_config_error(tmp_path):
     write_config(tmp_path, workflow_config(source="x.csv", delimiter=";"))
     proc = run_snakemake(tmp_path, "--cores", "1", check=False)
     error_lines = [line for line in proc.stderr.splitlines() if line.strip()]
-    assert len(error_lines) == 1 and error_lines[0].startswith("Error: config: unknown key 'delimiter' under data")
+    assert len(error_lines) == 1 and error_lines[0].startswith(
+        "Error: config: unknown key 'delimiter' under data"
+    )
 
 
 def test_command_line_strings_are_read_as_the_schema_expects():
@@ -711,7 +800,12 @@ def test_command_line_strings_are_read_as_the_schema_expects():
         {
             "conditional": "false",
             "replicates": ["1", "3"],
-            "gan": {"epochs": "4", "clip_norm": "null", "zero_inflation": "false", "betas": ["0.5", "0.9"]},
+            "gan": {
+                "epochs": "4",
+                "clip_norm": "null",
+                "zero_inflation": "false",
+                "betas": ["0.5", "0.9"],
+            },
             "split": {"test_fraction": "0.25"},
             "data": {"source": "123.csv"},  # a string where a string belongs stays one
             "label_column": "1",
@@ -725,8 +819,12 @@ def test_command_line_strings_are_read_as_the_schema_expects():
     assert config["data"]["source"] == "123.csv" and config["label_column"] == "1"
     # YAML 1.1 would read 1e-3 as text, 010 as octal 8 and 1:30 as 90.
     read = validate_config(
-        {"gan": '{"epochs": 4}', "vae": {"lr": "1e-3"}, "simulate": {"random_state": "010"},
-         "data": {"source": "x.csv", "metadata": "null"}},
+        {
+            "gan": '{"epochs": 4}',
+            "vae": {"lr": "1e-3"},
+            "simulate": {"random_state": "010"},
+            "data": {"source": "x.csv", "metadata": "null"},
+        },
         schema,
     )
     assert read["gan"]["epochs"] == 4 and read["gan"]["batch_size"] == 128  # with its defaults
@@ -748,7 +846,10 @@ def test_h5ad_in_the_pre_0_7_layout_with_raw(tmp_path):
     kinds = list(labels(df.index)["label"])
     with h5py.File(source, "w") as f:
         f["X"] = (df.to_numpy() - df.to_numpy().mean(0)).astype(np.float32)  # scaled, as X often is
-        f["obs"] = np.array([(i.encode(), k.encode()) for i, k in zip(df.index, kinds)], dtype=[("index", "S10"), ("label", "S5")])
+        f["obs"] = np.array(
+            [(i.encode(), k.encode()) for i, k in zip(df.index, kinds)],
+            dtype=[("index", "S10"), ("label", "S5")],
+        )
         f["var"] = np.array([(g.encode(),) for g in df.columns], dtype=[("index", "S10")])
         f["raw.X"] = np.log1p(df.to_numpy()).astype(np.float32)
         f["raw.var"] = np.array([(g.encode(),) for g in df.columns], dtype=[("index", "S10")])
@@ -756,5 +857,11 @@ def test_h5ad_in_the_pre_0_7_layout_with_raw(tmp_path):
     written = pd.read_csv(out / OUTPUTS[0], index_col=0)
     np.testing.assert_allclose(written.to_numpy(), np.log1p(df.to_numpy()), rtol=1e-5)
     assert list(pd.read_csv(out / OUTPUTS[1])["label"]) == kinds
-    fails(tmp_path / "again", f"{source}: no layer 'counts' (data.layer); its layers are raw: set data.layer "
-          "to one of them, or to null for X", source, layer="counts", transform="none")
+    fails(
+        tmp_path / "again",
+        f"{source}: no layer 'counts' (data.layer); its layers are raw: set data.layer "
+        "to one of them, or to null for X",
+        source,
+        layer="counts",
+        transform="none",
+    )

@@ -38,7 +38,9 @@ def test_a_write_that_fails_partway_leaves_neither_file(tmp_path, monkeypatch):
         return round_significant(x)
 
     monkeypatch.setattr(exprsynth.io.files, "round_significant", fail_on_the_second_block)
-    df = pd.DataFrame(np.ones((3, 2)), index=pd.Index(["S1", "S2", "S3"], name="sample_id"), columns=["a", "b"])
+    df = pd.DataFrame(
+        np.ones((3, 2)), index=pd.Index(["S1", "S2", "S3"], name="sample_id"), columns=["a", "b"]
+    )
     with pytest.raises(RuntimeError, match="disk full"):
         write_expression(df, tmp_path / "x.csv", matrix=tmp_path / "x.npz", rows_per_block=1)
     assert len(blocks) == 2
@@ -47,5 +49,7 @@ def test_a_write_that_fails_partway_leaves_neither_file(tmp_path, monkeypatch):
 
 def test_round_significant_keeps_six_digits():
     x = np.array([0.0, 1.0, -2.5, 1234567.0, 0.000123456789, 3.14159265])
-    np.testing.assert_array_equal(round_significant(x), [0.0, 1.0, -2.5, 1234570.0, 0.000123457, 3.14159])
+    np.testing.assert_array_equal(
+        round_significant(x), [0.0, 1.0, -2.5, 1234570.0, 0.000123457, 3.14159]
+    )
     assert repr(float(round_significant(np.array([0.1234565]))[0])) in ("0.123456", "0.123457")

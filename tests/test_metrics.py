@@ -11,7 +11,9 @@ from conftest import simulate
 
 @pytest.fixture(scope="module")
 def cohort():
-    c = simulate(n_samples=400, n_genes=60, n_modules=4, module_size=8, disease_modules=2, random_state=1)
+    c = simulate(
+        n_samples=400, n_genes=60, n_modules=4, module_size=8, disease_modules=2, random_state=1
+    )
     x = c.expression.to_numpy()
     y = c.metadata["disease_status"].to_numpy()
     train, test = np.arange(300), np.arange(300, 400)
@@ -34,7 +36,8 @@ def run(cohort, synth, y_synth=None):
         y_train=cohort["y_train"],
         y_test=cohort["y_test"],
         y_synth=cohort["y_train"] if y_synth is None and synth is not None else y_synth,
-        modules=cohort["modules"], max_genes=2000,
+        modules=cohort["modules"],
+        max_genes=2000,
     ).values
 
 
@@ -57,12 +60,20 @@ def test_floor_is_where_real_data_sits(floor):
 
 def test_fresh_real_samples_score_like_the_floor(floor):
     """A perfect generator: further samples of the same simulated cohort."""
-    c = simulate(n_samples=700, n_genes=60, n_modules=4, module_size=8, disease_modules=2, random_state=1)
+    c = simulate(
+        n_samples=700, n_genes=60, n_modules=4, module_size=8, disease_modules=2, random_state=1
+    )
     x = c.expression.to_numpy()
     scaler = Scaler.fit(x[:300], log1p=True)
     z = scaler.transform(x)
     y = c.metadata["disease_status"].to_numpy()
-    cohort = {"train": z[:300], "test": z[300:400], "y_train": y[:300], "y_test": y[300:400], "modules": c.modules["module"].to_numpy()}
+    cohort = {
+        "train": z[:300],
+        "test": z[300:400],
+        "y_train": y[:300],
+        "y_test": y[300:400],
+        "modules": c.modules["module"].to_numpy(),
+    }
     v = run(cohort, z[400:700], y[400:700])
     assert v["c2st_gbt"] < 0.65
     assert v["gamma"] > floor["gamma"] - 0.1
@@ -137,13 +148,17 @@ def test_training_stability_is_the_variance_of_the_last_ten_losses(cohort):
     losses = np.r_[np.linspace(5, 1, 20), [1.0, 1.2] * 5]
     synth = cohort["train"].copy()
     common = dict(y_train=cohort["y_train"], y_test=cohort["y_test"], y_synth=cohort["y_train"])
-    with_history = evaluate(cohort["train"], cohort["test"], synth, loss_history=losses, **common, max_genes=2000)
+    with_history = evaluate(
+        cohort["train"], cohort["test"], synth, loss_history=losses, **common, max_genes=2000
+    )
     assert with_history.values["training_stability"] == pytest.approx(0.01)
     without = evaluate(cohort["train"], cohort["test"], synth, **common, max_genes=2000)
     assert np.isnan(without.values["training_stability"])
     # A GAN epoch without a generator step logs no loss (NaN): the last ten logged ones.
     gaps = np.r_[np.linspace(5, 1, 20), np.ravel([[1.0, np.nan, 1.2, np.nan]] * 5)]
-    with_gaps = evaluate(cohort["train"], cohort["test"], synth, loss_history=gaps, **common, max_genes=2000)
+    with_gaps = evaluate(
+        cohort["train"], cohort["test"], synth, loss_history=gaps, **common, max_genes=2000
+    )
     assert with_gaps.values["training_stability"] == pytest.approx(0.01)
 
 
@@ -178,7 +193,9 @@ def test_pair_metrics_use_the_genes_that_vary_most_before_standardisation():
     assert spread[7] == 0
     assert list(most_variable_genes(spread, 10)) == list(range(40, 50))
     assert list(most_variable_genes(spread, 100)) == list(range(50))
-    assert list(most_variable_genes(z.std(axis=0), 10)) != list(range(40, 50))  # what standardised data give
+    assert list(most_variable_genes(z.std(axis=0), 10)) != list(
+        range(40, 50)
+    )  # what standardised data give
 
 
 def test_privacy_distances_are_best_at_the_floor_not_beyond(cohort, floor):
@@ -190,9 +207,18 @@ def test_privacy_distances_are_best_at_the_floor_not_beyond(cohort, floor):
     v = run(cohort, noise)
     assert v["dcr_ratio"] > floor["dcr_ratio"]  # farther from train than held-out data is
     rows = [
-        {"replicate": r, "model": m, "metric": "dcr_ratio", "value": val, "floor": floor["dcr_ratio"]}
+        {
+            "replicate": r,
+            "model": m,
+            "metric": "dcr_ratio",
+            "value": val,
+            "floor": floor["dcr_ratio"],
+        }
         for r in range(3)
-        for m, val in (("vae", floor["dcr_ratio"] - 0.002 * (r + 1)), ("gan", v["dcr_ratio"] + 0.001 * r))
+        for m, val in (
+            ("vae", floor["dcr_ratio"] - 0.002 * (r + 1)),
+            ("gan", v["dcr_ratio"] + 0.001 * r),
+        )
     ]
     assert summarise(pd.DataFrame(rows), test_train_ratio=0.25)[0]["winner"].iloc[0] == "vae"
 
@@ -212,7 +238,10 @@ def test_ks_statistic_equals_scipys_with_ties_and_disjoint_samples():
     rng = np.random.default_rng(0)
     cases = [
         (rng.normal(size=(200, 40)), rng.normal(0.3, size=(150, 40))),
-        (np.round(rng.normal(size=(80, 20)), 1), np.round(rng.normal(size=(60, 20)), 1)),  # many ties
+        (
+            np.round(rng.normal(size=(80, 20)), 1),
+            np.round(rng.normal(size=(60, 20)), 1),
+        ),  # many ties
         (np.zeros((30, 3)), np.ones((10, 3))),  # disjoint: D = 1
     ]
     for a, b in cases:
@@ -236,8 +265,15 @@ def test_de_metrics_are_nan_without_the_contrasted_label_in_the_synthetic_set(co
     """Three labels in the test split, the synthetic set without the last: no contrast to
     compare (a slope of 0 would enter the means as a real score), and no DE figure panel."""
     y_test = cohort["y_test"] + (np.arange(len(cohort["y_test"])) % 5 == 0)  # labels 0, 1, 2
-    result = evaluate(cohort["train"], cohort["test"], cohort["train"].copy(), y_train=cohort["y_train"],
-                      y_test=y_test, y_synth=cohort["y_train"], max_genes=2000)
+    result = evaluate(
+        cohort["train"],
+        cohort["test"],
+        cohort["train"].copy(),
+        y_train=cohort["y_train"],
+        y_test=y_test,
+        y_synth=cohort["y_train"],
+        max_genes=2000,
+    )
     assert np.isnan(result.values["de_slope"]) and np.isnan(result.values["de_spearman"])
     assert "de_effect_synth" not in result.details
 
@@ -272,8 +308,16 @@ def test_tstr_with_three_labels_scores_every_label():
 
 def test_de_details_name_the_contrasted_label(cohort):
     levels = ["control", "disease"]
-    result = evaluate(cohort["train"], cohort["test"], cohort["train"].copy(), y_train=cohort["y_train"],
-                      y_test=cohort["y_test"], y_synth=cohort["y_train"], label_levels=levels, max_genes=2000)
+    result = evaluate(
+        cohort["train"],
+        cohort["test"],
+        cohort["train"].copy(),
+        y_train=cohort["y_train"],
+        y_test=cohort["y_test"],
+        y_synth=cohort["y_train"],
+        label_levels=levels,
+        max_genes=2000,
+    )
     assert str(result.details["de_label"]) == "disease"
 
 
@@ -283,11 +327,25 @@ def test_synthetic_sets_are_scored_at_the_floors_size(cohort):
     gets no two-sample or k-NN scores (they would shrink the real set and flatter it)."""
     train, n = cohort["train"], len(cohort["train"])
     common = dict(y_train=cohort["y_train"], y_test=cohort["y_test"])
-    big = evaluate(train, cohort["test"], np.tile(train, (3, 1)), y_synth=np.tile(cohort["y_train"], 3), **common, max_genes=2000)
+    big = evaluate(
+        train,
+        cohort["test"],
+        np.tile(train, (3, 1)),
+        y_synth=np.tile(cohort["y_train"], 3),
+        **common,
+        max_genes=2000,
+    )
     assert len(big.details["dcr_train"]) == n  # one distance per scored synthetic sample
     assert np.isfinite(big.values["precision"]) and np.isfinite(big.values["c2st_gbt"])
     with pytest.warns(UserWarning, match="fewer than the 300 of the training split"):
-        small = evaluate(train, cohort["test"], train[:50], y_synth=cohort["y_train"][:50], **common, max_genes=2000)
+        small = evaluate(
+            train,
+            cohort["test"],
+            train[:50],
+            y_synth=cohort["y_train"][:50],
+            **common,
+            max_genes=2000,
+        )
     for name in ("c2st_gbt", "c2st_logistic", "precision", "recall", "coverage"):
         assert np.isnan(small.values[name]), name
     assert np.isfinite(small.values["gamma"]) and len(small.details["c2st_scores"]) == 0

@@ -58,11 +58,22 @@ GAN_OPTIONS = [
     {"critic_conditioning": "projection"},
     {"critic_conditioning": "projection", "minibatch_std": True, "loss": "wgan-gp", "pack": 2},
     {"generator_conditioning": "every_layer", "output_noise": True, "fit_output_noise": True},
-    {"critic_conditioning": "projection", "generator_conditioning": "every_layer", "loss": "wgan-gp"},
+    {
+        "critic_conditioning": "projection",
+        "generator_conditioning": "every_layer",
+        "loss": "wgan-gp",
+    },
 ]
 BASE = {
     "vae": {"epochs": 2, "batch_size": 32, "lr": 1e-3, "latent_dim": 3, "hidden": [8]},
-    "gan": {"epochs": 2, "batch_size": 32, "lr": 2e-4, "latent_dim": 3, "generator_hidden": [8], "discriminator_hidden": [8, 8]},
+    "gan": {
+        "epochs": 2,
+        "batch_size": 32,
+        "lr": 2e-4,
+        "latent_dim": 3,
+        "generator_hidden": [8],
+        "discriminator_hidden": [8, 8],
+    },
 }
 
 
@@ -72,7 +83,14 @@ def trained(kind, hparams, data, n_labels=2, seed=0):
     return TrainedGenerator(
         kind=kind,
         generator=model,
-        scaler=Scaler(False, np.zeros(x.shape[1]), np.ones(x.shape[1]), np.full(x.shape[1], -np.inf), np.full(x.shape[1], np.inf), False),
+        scaler=Scaler(
+            False,
+            np.zeros(x.shape[1]),
+            np.ones(x.shape[1]),
+            np.full(x.shape[1], -np.inf),
+            np.full(x.shape[1], np.inf),
+            False,
+        ),
         genes=[f"g{i}" for i in range(x.shape[1])],
         label_column="status" if n_labels else None,
         label_levels=["0", "1"] if n_labels else [],
@@ -84,7 +102,9 @@ def trained(kind, hparams, data, n_labels=2, seed=0):
 def assert_vae_loss_adds_up(history):
     """Each epoch's loss is its reconstruction plus that epoch's beta times its KL term (a
     beta frozen at one value, e.g. in a captured CUDA graph, breaks it under KL warm-up)."""
-    np.testing.assert_allclose(history["loss"] - history["reconstruction"], history["beta"] * history["kl"], atol=1e-3)
+    np.testing.assert_allclose(
+        history["loss"] - history["reconstruction"], history["beta"] * history["kl"], atol=1e-3
+    )
 
 
 @pytest.mark.parametrize("options", VAE_OPTIONS)
@@ -115,7 +135,14 @@ def test_gan_options_train_with_finite_losses(options, data):
         ("vae", {"latent_sampling": "mixture", "latent_components": 3}),
         ("gan", {}),
         ("gan", {"minibatch_std": True, "ema": 0.9}),
-        ("gan", {"critic_conditioning": "projection", "generator_conditioning": "every_layer", "minibatch_std": True}),
+        (
+            "gan",
+            {
+                "critic_conditioning": "projection",
+                "generator_conditioning": "every_layer",
+                "minibatch_std": True,
+            },
+        ),
         ("gaussian", {}),
         ("independent", {}),
         ("mixture", {"rank": 3}),
@@ -185,7 +212,19 @@ def test_cli_draws_per_label_samples(data, tmp_path):
     save_checkpoint(trained("vae", BASE["vae"], data), path)
     out = tmp_path / "drawn.csv"
     proc = subprocess.run(
-        [sys.executable, "-m", "exprsynth", "sample", str(path), "--n", "25", "--label", "1", "--out", str(out)],
+        [
+            sys.executable,
+            "-m",
+            "exprsynth",
+            "sample",
+            str(path),
+            "--n",
+            "25",
+            "--label",
+            "1",
+            "--out",
+            str(out),
+        ],
         capture_output=True,
         text=True,
     )
@@ -193,10 +232,20 @@ def test_cli_draws_per_label_samples(data, tmp_path):
     assert pd.read_csv(out, index_col=0).shape == (25, 12)
     meta = pd.read_csv(tmp_path / "drawn_metadata.csv")
     assert (meta["status"] == 1).all()
-    help_text = subprocess.run([sys.executable, "-m", "exprsynth", "sample", "--help"], capture_output=True, text=True)
+    help_text = subprocess.run(
+        [sys.executable, "-m", "exprsynth", "sample", "--help"], capture_output=True, text=True
+    )
     assert "--label" in help_text.stdout
     bad = subprocess.run(
-        [sys.executable, "-m", "exprsynth", "sample", str(tmp_path / "missing.pt"), "--out", str(out)],
+        [
+            sys.executable,
+            "-m",
+            "exprsynth",
+            "sample",
+            str(tmp_path / "missing.pt"),
+            "--out",
+            str(out),
+        ],
         capture_output=True,
         text=True,
     )
@@ -208,7 +257,9 @@ def test_cli_draws_per_label_samples(data, tmp_path):
         capture_output=True,
         text=True,
     )
-    assert bad.returncode == 2 and bad.stderr.startswith(f"error: {table}: not a loadable exprsynth checkpoint")
+    assert bad.returncode == 2 and bad.stderr.startswith(
+        f"error: {table}: not a loadable exprsynth checkpoint"
+    )
     assert "Traceback" not in bad.stderr
 
 
@@ -232,8 +283,14 @@ def test_cli_writes_h5ad_and_refuses_what_it_cannot_write(data, tmp_path):
         if out.name == "folder.csv":
             out.mkdir()
         proc = cli("--out", str(out))
-        assert proc.returncode == 2 and message in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
-    proc = subprocess.run([sys.executable, "-m", "exprsynth", "sample", str(tmp_path), "--out", "x.csv"], capture_output=True, text=True)
+        assert proc.returncode == 2 and message in proc.stderr and "Traceback" not in proc.stderr, (
+            proc.stderr
+        )
+    proc = subprocess.run(
+        [sys.executable, "-m", "exprsynth", "sample", str(tmp_path), "--out", "x.csv"],
+        capture_output=True,
+        text=True,
+    )
     assert proc.returncode == 2 and "a directory, not a checkpoint file" in proc.stderr
 
 
@@ -293,11 +350,20 @@ def test_generator_ema_is_the_moving_average_of_its_weights(data):
     hp = {**BASE["gan"], "epochs": 1, "loss": "wgan-gp", "critic_steps": 2}
 
     def generator_weights(**extra):
-        model, _, _ = fit_model("gan", x, y, 2, {**hp, **extra}, seed=3, device="cpu", progress=False)
+        model, _, _ = fit_model(
+            "gan", x, y, 2, {**hp, **extra}, seed=3, device="cpu", progress=False
+        )
         return torch.cat([p.detach().reshape(-1) for p in model.generator.parameters()])
 
     torch.manual_seed(3)  # fit_model's seed: the same initial weights
-    untrained = GAN(12, n_labels=2, latent_dim=3, generator_hidden=(8,), discriminator_hidden=(8, 8), loss="wgan-gp")
+    untrained = GAN(
+        12,
+        n_labels=2,
+        latent_dim=3,
+        generator_hidden=(8,),
+        discriminator_hidden=(8, 8),
+        loss="wgan-gp",
+    )
     initial = torch.cat([p.detach().reshape(-1) for p in untrained.generator.parameters()])
     stepped = generator_weights()
     assert not torch.equal(stepped, initial)
@@ -313,14 +379,23 @@ def test_minibatch_std_lets_the_critic_see_the_batch_spread():
     collapsed = spread.clone()
     collapsed[1:] = spread[0]
     for on in (True, False):
-        gan = GAN(10, latent_dim=3, discriminator_hidden=(8, 8), dropout=0.0, loss="wgan-gp", minibatch_std=on)
+        gan = GAN(
+            10,
+            latent_dim=3,
+            discriminator_hidden=(8, 8),
+            dropout=0.0,
+            loss="wgan-gp",
+            minibatch_std=on,
+        )
         with torch.no_grad():
             a, b = gan.critic(spread, None)[0], gan.critic(collapsed, None)[0]
         assert torch.equal(a, b) is not on
     # the feature itself: the mean per-feature sd across the batch (1e-4, not 0, for
     # identical rows: the epsilon that keeps its gradient finite)
     feature = MinibatchStd()
-    torch.testing.assert_close(feature(spread)[:, -1], spread.std(dim=0, unbiased=False).mean().expand(16))
+    torch.testing.assert_close(
+        feature(spread)[:, -1], spread.std(dim=0, unbiased=False).mean().expand(16)
+    )
     torch.testing.assert_close(feature(collapsed[:1].expand(5, 10))[:, -1], torch.full((5,), 1e-4))
 
 
@@ -351,7 +426,9 @@ def test_projection_critic_adds_the_label_embeddings_inner_product_with_its_last
             for linear in linears[:-1]:
                 h = F.leaky_relu(linear(h), 0.2)
             if minibatch_std:
-                h = torch.cat([h, (h.var(dim=0, unbiased=False) + 1e-8).sqrt().mean().expand(len(h), 1)], 1)
+                h = torch.cat(
+                    [h, (h.var(dim=0, unbiased=False) + 1e-8).sqrt().mean().expand(len(h), 1)], 1
+                )
             embedding = gan.label_embedding.weight[y].reshape(8 // pack, pack, -1).sum(dim=1)
             expected = linears[-1](h).squeeze(1) + (embedding * h).sum(dim=1)
             torch.testing.assert_close(gan.critic(x, y), expected)
@@ -361,7 +438,9 @@ def test_projection_critic_adds_the_label_embeddings_inner_product_with_its_last
             assert not torch.equal(gan.critic(x, other), gan.critic(x, y))
     # registered as a module of its own, and trained with the critic
     keys = gan.state_dict().keys()
-    assert "label_embedding.weight" in keys and not any("embedding" in k for k in keys if k != "label_embedding.weight")
+    assert "label_embedding.weight" in keys and not any(
+        "embedding" in k for k in keys if k != "label_embedding.weight"
+    )
     assert any(p is gan.label_embedding.weight for p in gan.critic_parameters())
     assert not any(p is gan.label_embedding.weight for p in gan.discriminator.parameters())
     # initialised N(0, 1/phi_dim)
@@ -375,7 +454,14 @@ def test_projection_embedding_is_updated_by_training(data):
     model, arch, _ = fit_model("gan", x, y, 2, hp, seed=3, device="cpu", progress=False)
     assert arch["critic_conditioning"] == "projection"
     torch.manual_seed(3)  # fit_model's seed: the same initial weights
-    untrained = GAN(12, n_labels=2, latent_dim=3, generator_hidden=(8,), discriminator_hidden=(8, 8), critic_conditioning="projection")
+    untrained = GAN(
+        12,
+        n_labels=2,
+        latent_dim=3,
+        generator_hidden=(8,),
+        discriminator_hidden=(8, 8),
+        critic_conditioning="projection",
+    )
     assert not torch.equal(model.label_embedding.weight, untrained.label_embedding.weight)
 
 
@@ -417,7 +503,14 @@ def test_every_layer_generator_appends_the_label_to_every_linears_input():
     weights = {}
     for option in ("input", "every_layer"):
         torch.manual_seed(3)
-        gan = GAN(12, n_labels=3, latent_dim=4, generator_hidden=(8, 6), minibatch_std=True, generator_conditioning=option)
+        gan = GAN(
+            12,
+            n_labels=3,
+            latent_dim=4,
+            generator_hidden=(8, 6),
+            minibatch_std=True,
+            generator_conditioning=option,
+        )
         weights[option] = gan.state_dict()
     assert all(
         torch.equal(v, weights["every_layer"][k])
@@ -432,7 +525,14 @@ def test_conditioning_options_without_labels_change_nothing():
     torch.manual_seed(1)
     plain = GAN(10, latent_dim=3, dropout=0.0, minibatch_std=True)
     torch.manual_seed(1)
-    both = GAN(10, latent_dim=3, dropout=0.0, minibatch_std=True, critic_conditioning="projection", generator_conditioning="every_layer")
+    both = GAN(
+        10,
+        latent_dim=3,
+        dropout=0.0,
+        minibatch_std=True,
+        critic_conditioning="projection",
+        generator_conditioning="every_layer",
+    )
     assert plain.state_dict().keys() == both.state_dict().keys()
     assert all(torch.equal(v, both.state_dict()[k]) for k, v in plain.state_dict().items())
     x = torch.randn(6, 10)
@@ -448,7 +548,9 @@ def test_unknown_conditioning_is_refused_naming_the_option(option, data):
     with pytest.raises(ValueError, match=f"{option} must be one of .*'film'"):
         GAN(10, n_labels=2, **{option: "film"})
     with pytest.raises(ValueError, match=option):
-        fit_model("gan", *data, 2, {**BASE["gan"], option: "film"}, seed=0, device="cpu", progress=False)
+        fit_model(
+            "gan", *data, 2, {**BASE["gan"], option: "film"}, seed=0, device="cpu", progress=False
+        )
 
 
 def test_aggregate_posterior_sampler_has_the_moments_of_each_labels_encodings(data):
@@ -465,7 +567,9 @@ def test_aggregate_posterior_sampler_has_the_moments_of_each_labels_encodings(da
         m, v = mu[yt == k].double(), logvar[yt == k].double().exp()
         cov = torch.cov(m.T) + torch.diag(v.mean(dim=0))
         chol = model.latent_cholesky[k, 0].double()
-        torch.testing.assert_close(model.latent_mean[k, 0].double(), m.mean(dim=0), atol=1e-5, rtol=0)
+        torch.testing.assert_close(
+            model.latent_mean[k, 0].double(), m.mean(dim=0), atol=1e-5, rtol=0
+        )
         torch.testing.assert_close(chol @ chol.T, cov, atol=1e-5, rtol=1e-4)
     # sample() draws z from those Gaussians (seen through an identity decoder, no noise)
     model.decode = lambda z, y: z
@@ -475,7 +579,9 @@ def test_aggregate_posterior_sampler_has_the_moments_of_each_labels_encodings(da
     z = model.sample(8000, labels)
     for k in (0, 1):
         chol = model.latent_cholesky[k, 0]
-        torch.testing.assert_close(z[labels == k].mean(dim=0), model.latent_mean[k, 0], atol=0.05, rtol=0)
+        torch.testing.assert_close(
+            z[labels == k].mean(dim=0), model.latent_mean[k, 0], atol=0.05, rtol=0
+        )
         torch.testing.assert_close(torch.cov(z[labels == k].T), chol @ chol.T, atol=0.05, rtol=0.1)
     # and a prior-sampling VAE has no latent sampler to store
     prior, _, _ = fit_model("vae", x, y, 2, BASE["vae"], seed=0, device="cpu", progress=False)
@@ -485,10 +591,15 @@ def test_aggregate_posterior_sampler_has_the_moments_of_each_labels_encodings(da
 def test_mixture_latent_sampler_follows_clustered_encodings():
     """Planted: encodings in three tight clusters. The mixture sampler finds three
     components and draws z inside them; aggregate_posterior's one Gaussian spreads between."""
-    vae = VAE(4, n_labels=0, latent_dim=2, hidden=(8,), latent_sampling="mixture", latent_components=6)
+    vae = VAE(
+        4, n_labels=0, latent_dim=2, hidden=(8,), latent_sampling="mixture", latent_components=6
+    )
     centres = torch.tensor([[-6.0, 0.0], [0.0, 6.0], [6.0, 0.0]], dtype=torch.float64)
     mu = centres[torch.arange(600) % 3] + 0.3 * torch.randn(600, 2, dtype=torch.float64)
-    vae.encode = lambda x, y: (mu.float(), torch.full_like(mu, -6.0).float())  # tiny posterior variance
+    vae.encode = lambda x, y: (
+        mu.float(),
+        torch.full_like(mu, -6.0).float(),
+    )  # tiny posterior variance
     vae.fit_latent_sampler(torch.zeros(600, 4), None, seed=0)
     assert int((vae.latent_weight[0] > 0).sum()) == 3
     vae.decode = lambda z, y: z
@@ -500,7 +611,9 @@ def test_mixture_latent_sampler_follows_clustered_encodings():
     single = VAE(4, n_labels=0, latent_dim=2, hidden=(8,), latent_sampling="aggregate_posterior")
     single.encode, single.decode, single.learned_var = vae.encode, vae.decode, False
     single.fit_latent_sampler(torch.zeros(600, 4), None)
-    assert float(torch.cdist(single.sample(3000).double(), centres).min(dim=1).values.median()) > 1.5
+    assert (
+        float(torch.cdist(single.sample(3000).double(), centres).min(dim=1).values.median()) > 1.5
+    )
 
 
 def test_checkpoint_tensors_are_saved_on_cpu_and_load_with_map_location(data, tmp_path):
@@ -568,7 +681,7 @@ from exprsynth.data.preprocess import Scaler
 from exprsynth.io.checkpoint import save_checkpoint
 from exprsynth.models.build import build_generator
 from exprsynth.models.trained import TrainedGenerator
-x, y = np.load({str(tmp_path / 'x.npy')!r}), np.load({str(tmp_path / 'y.npy')!r})
+x, y = np.load({str(tmp_path / "x.npy")!r}), np.load({str(tmp_path / "y.npy")!r})
 for kind in ("gaussian", "mixture", "independent"):
     model = build_generator(kind, 12, 2, model_settings(kind))
     hist = model.fit(x, y, seed=0)
@@ -584,7 +697,11 @@ assert "torch" not in sys.modules, "torch was imported"
 
 def test_reference_checkpoint_with_a_pickled_array_is_refused(tmp_path):
     path = tmp_path / "evil.npz"
-    np.savez(path, metadata=np.array('{"format": "exprsynth-checkpoint/3"}'), **{"model.data": np.array([object()])})
+    np.savez(
+        path,
+        metadata=np.array('{"format": "exprsynth-checkpoint/3"}'),
+        **{"model.data": np.array([object()])},
+    )
     with pytest.raises(ValueError, match="not a loadable exprsynth checkpoint"):
         load_generator(path)
 
@@ -615,7 +732,10 @@ def test_capturable_flat_adam_takes_the_same_steps():
     torch.manual_seed(0)
     plain, capturable = torch.nn.Linear(6, 3), torch.nn.Linear(6, 3)
     capturable.load_state_dict(plain.state_dict())
-    optimisers = [FlatAdam(plain.parameters(), lr=1e-2), FlatAdam(capturable.parameters(), lr=1e-2, capturable=True)]
+    optimisers = [
+        FlatAdam(plain.parameters(), lr=1e-2),
+        FlatAdam(capturable.parameters(), lr=1e-2, capturable=True),
+    ]
     x = torch.randn(16, 6)
     for _ in range(20):
         for model, opt in zip((plain, capturable), optimisers):
@@ -640,8 +760,15 @@ def test_a_step_replayed_as_a_cuda_graph_gives_the_eager_result():
     batches = [torch.arange(i, min(i + 8, 53), device="cuda") for i in range(0, 53, 8)] * 3
     results = []
     for cuda_graph in (False, True):
-        model = torch.nn.Sequential(torch.nn.Linear(6, 4), torch.nn.Tanh(), torch.nn.Linear(4, 2)).cuda()
-        model.load_state_dict({k: torch.full_like(v, 0.1) + 0.01 * i for i, (k, v) in enumerate(model.state_dict().items())})
+        model = torch.nn.Sequential(
+            torch.nn.Linear(6, 4), torch.nn.Tanh(), torch.nn.Linear(4, 2)
+        ).cuda()
+        model.load_state_dict(
+            {
+                k: torch.full_like(v, 0.1) + 0.01 * i
+                for i, (k, v) in enumerate(model.state_dict().items())
+            }
+        )
         opt = FlatAdam(model.parameters(), lr=1e-2, capturable=True)
         total = torch.zeros((), device="cuda")
 
@@ -672,9 +799,13 @@ def test_zero_inflated_models_train_and_draw_exact_zeros(kind, device):
     x[rng.random(x.shape) < 0.5] = -1.5
     y = (x[:, 0] > 0).astype(np.int64)
     hparams = {**BASE[kind], "epochs": 8, "zero_inflation": True}
-    model, arch, history = fit_model(kind, x, y, 2, hparams, seed=0, device=device, progress=False, zero_value=zero_value)
+    model, arch, history = fit_model(
+        kind, x, y, 2, hparams, seed=0, device=device, progress=False, zero_value=zero_value
+    )
     assert arch["zero_inflation"]
-    assert np.isfinite(history.drop(columns=["epoch", "wasserstein"], errors="ignore").to_numpy()).all()
+    assert np.isfinite(
+        history.drop(columns=["epoch", "wasserstein"], errors="ignore").to_numpy()
+    ).all()
     sample = model.sample(400, torch.tensor([0, 1] * 200)).numpy()
     assert 0.2 < np.mean(sample == -1.5) < 0.8  # exact zeros, at about the training rate
 
@@ -686,8 +817,15 @@ def test_gan_zero_gate_is_trained_and_averaged(ema):
     rng = np.random.default_rng(0)
     x = rng.normal(size=(96, 12)).astype(np.float32)
     x[:, :6][rng.random((96, 6)) < 0.8] = -1.5  # zeros in half of the genes only
-    gan = GAN(12, latent_dim=3, generator_hidden=(8,), discriminator_hidden=(8, 8), loss="wgan-gp",
-              zero_inflation=True, zero_value=[-1.5] * 12)
+    gan = GAN(
+        12,
+        latent_dim=3,
+        generator_hidden=(8,),
+        discriminator_hidden=(8, 8),
+        loss="wgan-gp",
+        zero_inflation=True,
+        zero_value=[-1.5] * 12,
+    )
     gan.init_zero_rate(torch.tensor(np.mean(x == -1.5, axis=0), dtype=torch.float32))
     before = [p.detach().clone() for p in gan.to_zero_logit.parameters()]
     train_gan(gan, torch.from_numpy(x), None, epochs=5, batch_size=32, ema=ema, progress=False)
@@ -705,18 +843,33 @@ def test_gan_generator_steps_with_fewer_batches_than_critic_steps(n_rows, critic
     x = torch.from_numpy(np.random.default_rng(0).normal(size=(n_rows, 12)).astype(np.float32))
     gan = GAN(12, latent_dim=3, generator_hidden=(8,), discriminator_hidden=(8, 8), loss="wgan-gp")
     before = torch.cat([p.detach().flatten() for p in gan.generator_parameters()])
-    history = train_gan(gan, x, None, epochs=2 * critic_steps, batch_size=128, critic_steps=critic_steps, progress=False)
-    assert not torch.equal(before, torch.cat([p.detach().flatten() for p in gan.generator_parameters()]))
+    history = train_gan(
+        gan,
+        x,
+        None,
+        epochs=2 * critic_steps,
+        batch_size=128,
+        critic_steps=critic_steps,
+        progress=False,
+    )
+    assert not torch.equal(
+        before, torch.cat([p.detach().flatten() for p in gan.generator_parameters()])
+    )
     stepped = np.isfinite(history["generator_loss"].to_numpy())
     assert stepped.tolist() == [(e + 1) % critic_steps == 0 for e in range(2 * critic_steps)]
     assert np.isfinite(history["discriminator_loss"]).all()
 
+
 @needs_cuda
-@pytest.mark.parametrize("kind, options", [("vae", o) for o in VAE_OPTIONS] + [("gan", o) for o in GAN_OPTIONS])
+@pytest.mark.parametrize(
+    "kind, options", [("vae", o) for o in VAE_OPTIONS] + [("gan", o) for o in GAN_OPTIONS]
+)
 def test_every_option_trains_on_a_gpu_with_cuda_graphs(kind, options, data):
     """Enough epochs that every step (the GAN's generator step too) is captured and replayed."""
     x, y = data
-    model, _, history = fit_model(kind, x, y, 2, {**BASE[kind], **options, "epochs": 8}, seed=0, device="cuda", progress=False)
+    model, _, history = fit_model(
+        kind, x, y, 2, {**BASE[kind], **options, "epochs": 8}, seed=0, device="cuda", progress=False
+    )
     losses = history.drop(columns=["epoch", "wasserstein"], errors="ignore").to_numpy()
     assert np.isfinite(losses).all()
     if kind == "vae":
@@ -737,7 +890,9 @@ def test_unlabelled_draws_keep_the_training_proportions_exactly(kind, data):
     assert gen.generate(1000, seed=3)[1].equals(meta)
     from exprsynth.models.trained import proportional_counts
 
-    assert proportional_counts([5, 3], 7).tolist() == [4, 3] and proportional_counts([10, 0, 5], 4).tolist() == [3, 0, 1]
+    assert proportional_counts([5, 3], 7).tolist() == [4, 3] and proportional_counts(
+        [10, 0, 5], 4
+    ).tolist() == [3, 0, 1]
 
 
 def test_the_mixture_reference_follows_clusters_without_copying_samples():
@@ -760,7 +915,9 @@ def test_the_mixture_reference_follows_clusters_without_copying_samples():
     s_gauss = gaussian.sample(600, labels, np.random.default_rng(1))
     assert np.median(off_cluster(s_mix)) < 8 < np.median(off_cluster(s_gauss))
     nearest = np.sqrt(((s_mix[:, None, :] - x[None]) ** 2).sum(-1)).min(1)
-    assert nearest.min() > 1.0  # per-gene noise around the subspace: no sample repeats a training row
+    assert (
+        nearest.min() > 1.0
+    )  # per-gene noise around the subspace: no sample repeats a training row
 
 
 def test_the_mixture_reference_keeps_label_effects_off_its_subspace():

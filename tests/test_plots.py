@@ -15,7 +15,9 @@ def test_principal_axes_match_pca(shape):
     rng = np.random.default_rng(0)
     n, genes = shape
     # Two strong directions of different strength, then noise.
-    x = rng.normal(size=(n, 2)) * [5.0, 3.0] @ rng.normal(size=(2, genes)) + rng.normal(size=(n, genes))
+    x = rng.normal(size=(n, 2)) * [5.0, 3.0] @ rng.normal(size=(2, genes)) + rng.normal(
+        size=(n, genes)
+    )
     axes, share = principal_axes(x)
     pca = PCA(2, svd_solver="full").fit(x)
     assert axes.shape == (2, genes)
@@ -48,7 +50,9 @@ def test_histogram_bins_resolve_the_populated_range():
     rng = np.random.default_rng(0)
     held_out = rng.normal(23.0, 1.0, 200)  # distances to the closest training record
     edges = histogram_bins(held_out, held_out.size)
-    inside = np.sum((edges > np.percentile(held_out, 0.5)) & (edges < np.percentile(held_out, 99.5)))
+    inside = np.sum(
+        (edges > np.percentile(held_out, 0.5)) & (edges < np.percentile(held_out, 99.5))
+    )
     assert 12 <= inside <= 15  # about sqrt(200), not 40 bins for 200 samples
     from_zero = histogram_bins(held_out, held_out.size, start=0.0)
     assert from_zero[0] == 0.0 and from_zero[-1] >= np.percentile(held_out, 99.5)
@@ -67,8 +71,16 @@ def test_summary_figures_say_what_was_scored_and_what_is_not_ranked():
 
     summary = pd.DataFrame(
         [
-            {"metric": m, "model": model, "mean": 0.5, "ci_low": 0.4, "ci_high": 0.6, "n_replicates": 3,
-             "floor": 0.45, "better": "lower"}
+            {
+                "metric": m,
+                "model": model,
+                "mean": 0.5,
+                "ci_low": 0.4,
+                "ci_high": 0.6,
+                "n_replicates": 3,
+                "floor": 0.45,
+                "better": "lower",
+            }
             for m in ["c2st_gbt", "training_stability"]
             for model in ["vae", "gan"]
         ]
@@ -89,11 +101,20 @@ def test_training_curves_draw_sparse_generator_losses_and_put_other_scales_aside
     from exprsynth.reporting import plots
 
     # A small data set: the generator steps every other epoch, the epochs between log NaN.
-    gan = pd.DataFrame({"epoch": [1, 2, 3, 4], "discriminator_loss": [1.0, 2, 3, 4],
-                        "generator_loss": [np.nan, 1.0, np.nan, 2.0], "wasserstein": [9.0, 8, 7, 6]})
+    gan = pd.DataFrame(
+        {
+            "epoch": [1, 2, 3, 4],
+            "discriminator_loss": [1.0, 2, 3, 4],
+            "generator_loss": [np.nan, 1.0, np.nan, 2.0],
+            "wasserstein": [9.0, 8, 7, 6],
+        }
+    )
     fig = plots.training_curves({"gan": gan, "gaussian": pd.DataFrame({"epoch": [0]})})
     main, right = fig.axes[0], fig.axes[-1]
     drawn = {line.get_label(): line.get_xdata().tolist() for line in main.get_lines()}
-    assert drawn == {"discriminator loss": [1, 2, 3, 4], "generator loss": [2, 4]}  # a line, not gaps
+    assert drawn == {
+        "discriminator loss": [1, 2, 3, 4],
+        "generator loss": [2, 4],
+    }  # a line, not gaps
     assert [line.get_label() for line in right.get_lines()] == ["wasserstein"]
     assert "Gaussian reference" in fig._suptitle.get_text()  # named as untrained, no empty panel

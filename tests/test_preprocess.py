@@ -33,7 +33,10 @@ def test_split_draws_the_same_test_set_as_scikit_learn(sizes, fraction, seed, la
         labels = labels.iloc[rng.permutation(n)]  # the label table in another order than the ids
     table = split_samples(ids, labels, test_fraction=fraction, seed=seed)
     _, expected_test = train_test_split(
-        np.asarray(ids), test_size=fraction, random_state=seed, stratify=None if labels is None else labels[ids].to_numpy()
+        np.asarray(ids),
+        test_size=fraction,
+        random_state=seed,
+        stratify=None if labels is None else labels[ids].to_numpy(),
     )
     assert list(table["sample_id"]) == list(ids)
     assert set(table.loc[table["split"] == "test", "sample_id"]) == set(expected_test)
@@ -52,6 +55,8 @@ def test_split_refuses_what_scikit_learn_refuses(sizes, fraction, message):
     ids = pd.Index([f"s{i}" for i in range(sum(sizes))])
     labels = pd.Series(np.repeat([f"class_{c}" for c in range(len(sizes))], sizes), index=ids)
     with pytest.raises(ValueError):
-        train_test_split(np.asarray(ids), test_size=fraction, random_state=0, stratify=labels.to_numpy())
+        train_test_split(
+            np.asarray(ids), test_size=fraction, random_state=0, stratify=labels.to_numpy()
+        )
     with pytest.raises(ValueError, match=message):
         split_samples(ids, labels, test_fraction=fraction, seed=0)

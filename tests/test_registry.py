@@ -47,7 +47,9 @@ def test_defaults_live_in_the_schema_only():
 def test_the_package_builds_what_the_workflow_built(kind, tiny_run):
     """The checkpoint of the tiny run holds the settings the package's model_settings gives
     for the same config: outside Snakemake the same generator is built."""
-    trained = load_generator(tiny_run / f"results/models/{kind}/rep0/{GENERATORS[kind].checkpoint_file}")
+    trained = load_generator(
+        tiny_run / f"results/models/{kind}/rep0/{GENERATORS[kind].checkpoint_file}"
+    )
     assert trained.generator.settings == model_settings(kind, TINY_CONFIG.get(kind, {}))
     assert type(trained.generator) is type(build_generator(kind, 3, 0, model_settings(kind)))
 
@@ -79,7 +81,14 @@ def test_a_new_generator_needs_its_module_and_a_registry_entry_only(monkeypatch,
     module = types.ModuleType("exprsynth.models.constant")
     module.ConstantGenerator = ConstantGenerator
     monkeypatch.setitem(sys.modules, "exprsynth.models.constant", module)
-    entry = GeneratorEntry("constant", "constant reference", "tab:brown", "constant", "ConstantGenerator", network=False)
+    entry = GeneratorEntry(
+        "constant",
+        "constant reference",
+        "tab:brown",
+        "constant",
+        "ConstantGenerator",
+        network=False,
+    )
     monkeypatch.setitem(GENERATORS, "constant", entry)
     schemas = tmp_path / "models"
     schemas.mkdir()
@@ -97,4 +106,6 @@ def test_a_new_generator_needs_its_module_and_a_registry_entry_only(monkeypatch,
     assert generator.sample(2, None, np.random.default_rng(0)).tolist() == [[1.5, 2.5, 3.5]] * 2
     assert entry.checkpoint_file == "checkpoint.npz"
     assert display_name("constant") == "constant reference"
-    assert plots._color("constant") == "tab:brown" and plots._label("constant") == "constant reference"
+    assert (
+        plots._color("constant") == "tab:brown" and plots._label("constant") == "constant reference"
+    )

@@ -59,7 +59,9 @@ def test_label_depends_on_expression(cohort):
 def test_same_seed_same_cohort_other_seed_differs():
     a = simulate(n_samples=50, n_genes=30, n_modules=2, module_size=5, disease_modules=1)
     b = simulate(n_samples=50, n_genes=30, n_modules=2, module_size=5, disease_modules=1)
-    c = simulate(n_samples=50, n_genes=30, n_modules=2, module_size=5, disease_modules=1, random_state=1)
+    c = simulate(
+        n_samples=50, n_genes=30, n_modules=2, module_size=5, disease_modules=1, random_state=1
+    )
     assert a.expression.equals(b.expression) and a.metadata.equals(b.metadata)
     assert not a.expression.equals(c.expression)
 

@@ -14,7 +14,12 @@ from exprsynth.models.trained import TrainedGenerator
 
 SMALL = {
     "vae": {"epochs": 2, "latent_dim": 3, "hidden": [16]},
-    "gan": {"epochs": 2, "latent_dim": 3, "generator_hidden": [16], "discriminator_hidden": [16, 16]},
+    "gan": {
+        "epochs": 2,
+        "latent_dim": 3,
+        "generator_hidden": [16],
+        "discriminator_hidden": [16, 16],
+    },
     "mixture": {"rank": 3},
 }
 
@@ -38,7 +43,11 @@ def log2_bulk(n=120, g=15, seed=2):
     return rng.normal(8, 1.5, (n, g)).clip(2, None), rng.integers(0, 2, n)
 
 
-DATA = {"counts": (counts, True), "log-normalised": (log_normalised, False), "log2 bulk": (log2_bulk, False)}
+DATA = {
+    "counts": (counts, True),
+    "log-normalised": (log_normalised, False),
+    "log2 bulk": (log2_bulk, False),
+}
 
 
 def written(kind, data, tmp_path):
@@ -49,8 +58,15 @@ def written(kind, data, tmp_path):
     z = scaler.transform(x)
     zero_value = scaler.transform(np.zeros((1, x.shape[1])))[0]
     generator, _ = fit_generator(kind, z, y, 2, SMALL.get(kind, {}), seed=0, zero_value=zero_value)
-    trained = TrainedGenerator(kind, generator, scaler, [f"g{j}" for j in range(x.shape[1])], "label", ["0", "1"],
-                               [int((y == 0).sum()), int((y == 1).sum())])
+    trained = TrainedGenerator(
+        kind,
+        generator,
+        scaler,
+        [f"g{j}" for j in range(x.shape[1])],
+        "label",
+        ["0", "1"],
+        [int((y == 0).sum()), int((y == 1).sum())],
+    )
     expr, _ = trained.generate(400, seed=3)
     path = tmp_path / "samples.csv"
     write_expression(expr, path)
@@ -62,7 +78,9 @@ def written(kind, data, tmp_path):
 def test_written_samples_stay_within_the_support(kind, data, tmp_path):
     x, s = written(kind, data, tmp_path)
     assert np.isfinite(s).all()
-    assert (s >= x.min(axis=0)).all() and (s <= x.max(axis=0)).all()  # each gene in its training range
+    assert (s >= x.min(axis=0)).all() and (
+        s <= x.max(axis=0)
+    ).all()  # each gene in its training range
     if (x >= 0).all():
         assert (s >= 0).all()
     tiny = (np.abs(s) > 0) & (np.abs(s) < 1e-6)

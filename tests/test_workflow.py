@@ -37,10 +37,14 @@ def test_every_output_exists_and_is_sane(tiny_run):
         assert (r / f"models/{model}/rep0/{GENERATORS[model].checkpoint_file}").exists()
         history = pd.read_csv(r / f"models/{model}/rep0/history.csv")
         samples = pd.read_csv(r / f"samples/{model}/rep0.csv", index_col=0)
-        assert samples.shape == (TINY_CONFIG["generate"]["n_samples"], g) and list(samples.columns) == list(expr.columns)
+        assert samples.shape == (TINY_CONFIG["generate"]["n_samples"], g) and list(
+            samples.columns
+        ) == list(expr.columns)
         assert np.isfinite(samples.to_numpy()).all() and (samples.to_numpy() >= 0).all()
         sample_meta = pd.read_csv(r / f"samples/{model}/rep0_metadata.csv")
-        assert set(sample_meta["disease_status"]) <= {0, 1} and (sample_meta["source"] == model).all()
+        assert (
+            set(sample_meta["disease_status"]) <= {0, 1} and (sample_meta["source"] == model).all()
+        )
         metrics = pd.read_csv(r / f"metrics/{model}/rep0.csv")
         assert list(metrics["metric"]) == [m.name for m in METRICS]
         assert "value" in metrics.columns
@@ -56,10 +60,25 @@ def test_every_output_exists_and_is_sane(tiny_run):
     summary = pd.read_csv(r / "comparison_results.csv")
     assert len(summary) == len(METRICS) * len(MODELS)
     assert (summary["n_replicates"].max() == 2) and summary["ci_low"].notna().any()
-    assert {"metric", "model", "mean", "ci_low", "ci_high", "n_replicates", "floor", "better", "winner"} <= set(summary.columns)
+    assert {
+        "metric",
+        "model",
+        "mean",
+        "ci_low",
+        "ci_high",
+        "n_replicates",
+        "floor",
+        "better",
+        "winner",
+    } <= set(summary.columns)
     c2st = summary[summary.metric == "c2st_gbt"]["mean"]
     assert c2st.between(0, 1).all()
-    for name in ["training_curves", "pca_comparison", "distribution_comparison", "comparison_summary"]:
+    for name in [
+        "training_curves",
+        "pca_comparison",
+        "distribution_comparison",
+        "comparison_summary",
+    ]:
         png = r / f"figures/{name}.png"
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 20_000
 
@@ -82,7 +101,11 @@ def test_editing_vae_epochs_reruns_only_the_vae_branch(tiny_run, tmp_path):
     work = edited_copy(tiny_run, tmp_path, lambda c: c["vae"].update(epochs=4))
     jobs = planned_jobs(run_snakemake(work, "-n", "--cores", "2").stdout)
     assert jobs == {
-        *[(rule, f"model=vae, rep={rep}") for rule in ("train_model", "generate_samples", "evaluate_model") for rep in (0, 1)],
+        *[
+            (rule, f"model=vae, rep={rep}")
+            for rule in ("train_model", "generate_samples", "evaluate_model")
+            for rep in (0, 1)
+        ],
         ("compare_models", ""),
         ("plot_replicate", ""),
         ("plot_summary", ""),
@@ -107,7 +130,9 @@ def test_editing_the_device_reruns_only_the_networks(tiny_run, tmp_path):
 
 
 def test_cuda_graphs_reruns_nothing_with_device_cpu(tiny_run, tmp_path):
-    work = edited_copy(tiny_run, tmp_path, lambda c: c.update(cuda_graphs=not c.get("cuda_graphs", True)))
+    work = edited_copy(
+        tiny_run, tmp_path, lambda c: c.update(cuda_graphs=not c.get("cuda_graphs", True))
+    )
     assert "Nothing to be done" in run_snakemake(work, "-n", "--cores", "2").stdout
 
 
@@ -137,12 +162,21 @@ def test_a_finished_run_has_nothing_left_to_do(tiny_run):
     "edit, message",
     [
         (lambda c: c["vae"].update(epoch=3), "config: unknown key 'epoch' under vae"),
-        (lambda c: c.update(test_fraction=0.3), "config: unknown key 'test_fraction' at the top level"),
-        (lambda c: c["split"].update(test_fraction=1.5), "config: split.test_fraction = 1.5 must be < 1"),
+        (
+            lambda c: c.update(test_fraction=0.3),
+            "config: unknown key 'test_fraction' at the top level",
+        ),
+        (
+            lambda c: c["split"].update(test_fraction=1.5),
+            "config: split.test_fraction = 1.5 must be < 1",
+        ),
         (lambda c: c["vae"].update(epochs=0), "config: vae.epochs = 0 must be >= 1"),
         (lambda c: c.update(device="tpu"), "config: device = 'tpu' must be one of auto, cpu, cuda"),
         (lambda c: c.update(cuda_graphs="yes"), "config: cuda_graphs = 'yes' must be"),
-        (lambda c: c.update(replicates=[0, 0]), "config: replicates = [0, 0] has non-unique elements"),
+        (
+            lambda c: c.update(replicates=[0, 0]),
+            "config: replicates = [0, 0] has non-unique elements",
+        ),
         (
             lambda c: c.update(label_column="condition"),
             "config: label_column = 'condition' is not a column of the simulated cohort",
@@ -205,7 +239,9 @@ def test_config_yaml_shows_every_schema_key():
     schema = yaml.safe_load((ROOT / "workflow/schemas/config.schema.yaml").read_text())
     present = set(set_paths(yaml.safe_load(text)))
     commented = set(re.findall(r"^\s*#\s*(\w+):", text, re.M))
-    missing = [p for p in paths(schema) if p not in present and p.rsplit(".", 1)[-1] not in commented]
+    missing = [
+        p for p in paths(schema) if p not in present and p.rsplit(".", 1)[-1] not in commented
+    ]
     assert not missing, f"config.yaml lacks {missing}"
 
 
@@ -217,12 +253,19 @@ def test_code_inputs_are_what_each_job_runs(tiny_run):
     inputs = {}
     for line in summary.splitlines()[1:]:
         fields = line.split("\t")
-        inputs[fields[0]] = {Path(p).relative_to(PACKAGE).as_posix() for p in fields[4].split(",") if p.startswith(str(PACKAGE))}
+        inputs[fields[0]] = {
+            Path(p).relative_to(PACKAGE).as_posix()
+            for p in fields[4].split(",")
+            if p.startswith(str(PACKAGE))
+        }
     data = inputs["results/data/gene_expression_data.csv"]
     assert "data/simulate.py" in data and not {"io/user_data.py", "io/h5ad.py"} & data
     vae = inputs["results/models/vae/rep0/checkpoint.pt"]
     assert {"models/vae.py", "models/training.py"} <= vae and "models/gan.py" not in vae
     gaussian = inputs["results/models/gaussian/rep0/checkpoint.npz"]
-    assert "models/gaussian.py" in gaussian and not {"models/vae.py", "models/network.py", "models/training.py"} & gaussian
+    assert (
+        "models/gaussian.py" in gaussian
+        and not {"models/vae.py", "models/network.py", "models/training.py"} & gaussian
+    )
     floor = inputs["results/metrics/real/rep0.csv"]
     assert "evaluation/metrics.py" in floor and not any(p.startswith("models/") for p in floor)

@@ -25,7 +25,14 @@ from exprsynth.data.preprocess import Scaler, zero_values
 
 # Small networks, few epochs: the whole file trains in a few seconds on 2 cores.
 HPARAMS = {
-    "vae": {"epochs": 10, "batch_size": 32, "lr": 1e-3, "latent_dim": 4, "hidden": [32, 32], "beta": 1.0},
+    "vae": {
+        "epochs": 10,
+        "batch_size": 32,
+        "lr": 1e-3,
+        "latent_dim": 4,
+        "hidden": [32, 32],
+        "beta": 1.0,
+    },
     "gan": {
         "epochs": 150,
         "batch_size": 32,
@@ -53,7 +60,9 @@ def zero_inflated_counts(n=200, g=40, seed=0):
         + rng.normal(0, 0.8, g)[None] * cell_type[:, None]
         + rng.normal(0, 0.4, (n, g))
     )
-    detected = rng.random((n, g)) < rng.uniform(0.1, 0.55, g)[None] * np.where(cell_type[:, None], 1.2, 0.8)
+    detected = rng.random((n, g)) < rng.uniform(0.1, 0.55, g)[None] * np.where(
+        cell_type[:, None], 1.2, 0.8
+    )
     return (rng.poisson(np.exp(log_rate)) * detected).astype(float), cell_type
 
 
@@ -103,7 +112,9 @@ def test_auto_turns_zero_inflation_on_only_for_many_zeros(cohort):
     assert resolve_zero_inflation("auto", z, zv)
     dense = cohort["x"] + 1  # no zeros at all, like the simulated cohort
     scaler = Scaler.fit(dense, log1p=True)
-    assert not resolve_zero_inflation("auto", scaler.transform(dense), zero_values(scaler, dense.shape[1]))
+    assert not resolve_zero_inflation(
+        "auto", scaler.transform(dense), zero_values(scaler, dense.shape[1])
+    )
     assert not resolve_zero_inflation("auto", z, None)  # no zero value given: off
     assert not resolve_zero_inflation(False, z, zv) and resolve_zero_inflation(True, z, zv)
     with pytest.raises(ValueError, match="zero_value"):
@@ -114,7 +125,9 @@ def test_auto_turns_zero_inflation_on_only_for_many_zeros(cohort):
     some[:, : int(0.25 * some.shape[1])] = 0  # 25% zeros: below the threshold
     scaler = Scaler.fit(some, log1p=True)
     assert ZERO_INFLATION_THRESHOLD == 0.30
-    assert not resolve_zero_inflation("auto", scaler.transform(some), zero_values(scaler, some.shape[1]))
+    assert not resolve_zero_inflation(
+        "auto", scaler.transform(some), zero_values(scaler, some.shape[1])
+    )
 
 
 @pytest.mark.parametrize("kind", ["vae", "gan"])
@@ -160,8 +173,17 @@ def test_off_leaves_the_plain_models_untouched(cohort):
     for kind in ("vae", "gan"):
         z = cohort["scaler"].transform(cohort["x"])
         hp = {**HPARAMS[kind], "epochs": 1}
-        a, arch, _ = fit_model(kind, z, cohort["y"], 2, {**hp, "zero_inflation": False}, seed=0,
-                               device="cpu", progress=False, zero_value=cohort["zero_value"])
+        a, arch, _ = fit_model(
+            kind,
+            z,
+            cohort["y"],
+            2,
+            {**hp, "zero_inflation": False},
+            seed=0,
+            device="cpu",
+            progress=False,
+            zero_value=cohort["zero_value"],
+        )
         b, _, _ = fit_model(kind, z, cohort["y"], 2, hp, seed=0, device="cpu", progress=False)
         assert arch["zero_inflation"] is False and arch["zero_value"] is None
         sa, sb = a.state_dict(), b.state_dict()
@@ -181,7 +203,8 @@ def _scores(cohort, synth):
         y_train=y[cohort["train"]],
         y_test=y[cohort["test"]],
         y_synth=None if synth is None else y[cohort["train"]],
-        zero_value=cohort["zero_value"], max_genes=2000,
+        zero_value=cohort["zero_value"],
+        max_genes=2000,
     ).values
 
 
@@ -217,7 +240,9 @@ def test_zero_metrics_read_clipped_values_as_zeros():
     assert M.zero_fraction_gene(real, synth, zv) == 0.0
     assert M.zero_fraction_gene(real, synth, zv, clipped=False) == 0.5
     x = np.random.default_rng(0).normal(size=(40, 3))
-    assert np.isnan(evaluate(x, x, None, max_genes=2000).values["zero_fraction_gene"])  # no zero value given
+    assert np.isnan(
+        evaluate(x, x, None, max_genes=2000).values["zero_fraction_gene"]
+    )  # no zero value given
 
 
 # --- .h5ad output ----------------------------------------------------------------------------

@@ -45,7 +45,9 @@ def detector_auroc(real: np.ndarray, synth: np.ndarray, seed: int = 0) -> float:
     x = np.vstack([real, synth])
     t = np.r_[np.zeros(len(real)), np.ones(len(synth))]
     cv = StratifiedKFold(5, shuffle=True, random_state=seed)
-    p = cross_val_predict(HistGradientBoostingClassifier(random_state=seed), x, t, cv=cv, method="predict_proba")
+    p = cross_val_predict(
+        HistGradientBoostingClassifier(random_state=seed), x, t, cv=cv, method="predict_proba"
+    )
     return float(roc_auc_score(t, p[:, 1]))
 
 
@@ -74,9 +76,13 @@ def main(argv=None) -> None:
     label = config["label_column"] if config["conditional"] else None
     seed = config["seed"] + args.replicate
     labels = cohort.metadata.set_index("sample_id")[config["label_column"]]
-    split = split_samples(cohort.expression.index, labels, test_fraction=config["split"]["test_fraction"], seed=seed)
+    split = split_samples(
+        cohort.expression.index, labels, test_fraction=config["split"]["test_fraction"], seed=seed
+    )
     train_ids = split.loc[split.split == "train", "sample_id"]
-    scaler = Scaler.fit(cohort.expression.loc[train_ids].to_numpy(), log1p=config["scaler"]["transform"] == "log1p")
+    scaler = Scaler.fit(
+        cohort.expression.loc[train_ids].to_numpy(), log1p=config["scaler"]["transform"] == "log1p"
+    )
     data = split_data(cohort.expression, cohort.metadata, split, scaler, label)
     tr, te = data.x_train, data.x_test
     threshold = copy_threshold(tr, te)
@@ -95,7 +101,10 @@ def main(argv=None) -> None:
                 "fit_s": seconds,
             }
         )
-        print(pd.DataFrame(rows[-1:]).round(3).to_string(index=False, header=len(rows) == 1), flush=True)
+        print(
+            pd.DataFrame(rows[-1:]).round(3).to_string(index=False, header=len(rows) == 1),
+            flush=True,
+        )
 
     score("floor (real train)", tr, 0.0)
     n_labels = len(data.label_levels)
@@ -110,7 +119,9 @@ def main(argv=None) -> None:
         y = None
         if n_labels:
             counts = [int((data.y_train == k).sum()) for k in range(n_labels)]
-            y = rng.permutation(np.repeat(np.arange(n_labels), proportional_counts(counts, len(tr))))
+            y = rng.permutation(
+                np.repeat(np.arange(n_labels), proportional_counts(counts, len(tr)))
+            )
         score(text, generator.sample(len(tr), y, rng), seconds)
 
 

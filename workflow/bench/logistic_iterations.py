@@ -40,7 +40,9 @@ def main(argv=None) -> None:
     args = parser.parse_args(argv)
     workdir = Path(args.workdir)
     config = workdir / "config.yaml"
-    label = (yaml.safe_load(config.read_text()) if config.exists() else {}).get("label_column", "disease_status")
+    label = (yaml.safe_load(config.read_text()) if config.exists() else {}).get(
+        "label_column", "disease_status"
+    )
     results, rep, model = workdir / "results", args.rep, args.model
     fitted = read_scaler(results / f"scaler/rep{rep}/scaler.json")
     data = split_data(
@@ -51,10 +53,18 @@ def main(argv=None) -> None:
         label,
     )
     synth = fitted.transform(read_values(results / f"samples/{model}/rep{rep}.npz", data.genes))
-    y_synth = encode_labels(read_table(results / f"samples/{model}/rep{rep}_metadata.csv")[label], data.label_levels)
-    recorded = read_table(results / f"metrics/{model}/rep{rep}.csv").set_index("metric").loc["tstr_auroc", "value"]
-    print(f"{model} rep{rep}: {synth.shape[0]} x {synth.shape[1]}; tstr_auroc recorded by the run "
-          f"(cap {M.LOGISTIC_MAX_ITER}): {recorded:.4f}")
+    y_synth = encode_labels(
+        read_table(results / f"samples/{model}/rep{rep}_metadata.csv")[label], data.label_levels
+    )
+    recorded = (
+        read_table(results / f"metrics/{model}/rep{rep}.csv")
+        .set_index("metric")
+        .loc["tstr_auroc", "value"]
+    )
+    print(
+        f"{model} rep{rep}: {synth.shape[0]} x {synth.shape[1]}; tstr_auroc recorded by the run "
+        f"(cap {M.LOGISTIC_MAX_ITER}): {recorded:.4f}"
+    )
     print("| max_iter | tstr_auroc | s |\n|---|---|---|")
     with threadpool_limits(1):
         for cap in (int(c) for c in args.caps.split(",")):

@@ -38,7 +38,9 @@ def measured(cmd: list[str]) -> tuple[float, float]:
         wall = time.perf_counter() - start
         if os.waitstatus_to_exitcode(status):
             err.seek(0)
-            raise SystemExit(f"{' '.join(cmd)} failed:\n{err.read().decode(errors='replace')[-3000:]}")
+            raise SystemExit(
+                f"{' '.join(cmd)} failed:\n{err.read().decode(errors='replace')[-3000:]}"
+            )
     return wall, usage.ru_utime + usage.ru_stime
 
 
@@ -65,7 +67,14 @@ def jobs(workdir: Path, launched: float) -> pd.DataFrame:
         bench = pd.read_csv(tsv, sep="\t").iloc[-1]
         end = tsv.stat().st_mtime - launched  # a benchmark file is written as its job ends
         name = str(tsv.relative_to(workdir / "benchmarks"))[: -len(".tsv")]
-        rows.append({"job": name, "wall_s": bench["s"], "cpu_s": bench["cpu_time"], "start_s": end - bench["s"]})
+        rows.append(
+            {
+                "job": name,
+                "wall_s": bench["s"],
+                "cpu_s": bench["cpu_time"],
+                "start_s": end - bench["s"],
+            }
+        )
     return pd.DataFrame(rows)
 
 

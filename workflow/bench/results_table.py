@@ -1,6 +1,6 @@
 """Print a Markdown table of results/comparison_results.csv (the README's results tables).
 
-    python workflow/bench/results_table.py [results/comparison_results.csv] [--metrics a,b,c]
+python workflow/bench/results_table.py [results/comparison_results.csv] [--metrics a,b,c]
 """
 
 from __future__ import annotations
@@ -39,13 +39,19 @@ def main(argv=None) -> None:
     parser.add_argument("--metrics", help="comma-separated metric names (default: all)")
     args = parser.parse_args(argv)
     table = pd.read_csv(args.path)
-    models = [m for m in GENERATORS if m in set(table.model)] + sorted(set(table.model) - set(GENERATORS))
+    models = [m for m in GENERATORS if m in set(table.model)] + sorted(
+        set(table.model) - set(GENERATORS)
+    )
     known = list(dict.fromkeys(table.metric))
     metrics = args.metrics.split(",") if args.metrics else known
     unknown = [m for m in metrics if m not in known]
     if unknown:
         parser.error(f"no metric {', '.join(unknown)} in {args.path}; it has {', '.join(known)}")
-    print("| metric | better | floor | " + " | ".join(display_name(m) for m in models) + " | VAE vs GAN |")
+    print(
+        "| metric | better | floor | "
+        + " | ".join(display_name(m) for m in models)
+        + " | VAE vs GAN |"
+    )
     print("|---" * (len(models) + 4) + "|")
     for metric in metrics:
         rows = table[table.metric == metric].set_index("model")

@@ -42,10 +42,17 @@ def _run_measured(cmd: list[str]) -> tuple[int, str, float, float]:
         proc.returncode = os.waitstatus_to_exitcode(status)
         err.seek(0)
         kib = 1024 if sys.platform == "darwin" else 1  # ru_maxrss: bytes on macOS, KiB on Linux
-        return proc.returncode, err.read().decode(errors="replace"), usage.ru_utime + usage.ru_stime, usage.ru_maxrss / kib / 1024
+        return (
+            proc.returncode,
+            err.read().decode(errors="replace"),
+            usage.ru_utime + usage.ru_stime,
+            usage.ru_maxrss / kib / 1024,
+        )
 
 
-def run_size(n_samples: int, n_genes: int, cores: int, replicates: int, extra: dict, workdir: Path) -> dict:
+def run_size(
+    n_samples: int, n_genes: int, cores: int, replicates: int, extra: dict, workdir: Path
+) -> dict:
     n_modules = min(10, n_genes // 40) or 1
     config = {
         **extra,
@@ -61,7 +68,17 @@ def run_size(n_samples: int, n_genes: int, cores: int, replicates: int, extra: d
     }
     workdir.mkdir(parents=True, exist_ok=True)
     (workdir / "config.yaml").write_text(yaml.safe_dump(config))
-    cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(ROOT / "Snakefile"), "--directory", str(workdir), "--cores", str(cores)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "snakemake",
+        "--snakefile",
+        str(ROOT / "Snakefile"),
+        "--directory",
+        str(workdir),
+        "--cores",
+        str(cores),
+    ]
     start, clock_start = time.perf_counter(), time.time()
     returncode, stderr, cpu, peak_rss_mb = _run_measured(cmd)
     wall = time.perf_counter() - start
@@ -125,8 +142,17 @@ def main(argv=None) -> int:
     print("\nPer job, largest size:")
     print(jobs.sort_values("s", ascending=False).to_string(index=False))
     print("\nPer rule (and network), largest size:")
-    rule = jobs["job"].map(lambda job: re.sub(r"/(gaussian|independent)$", "/references", re.sub(r"/rep[^/]*$", "", job)))
-    by_rule = jobs.groupby(rule).agg(jobs=("s", "size"), mean_s=("s", "mean"), total_s=("s", "sum"), max_rss_mb=("max_rss_mb", "max"))
+    rule = jobs["job"].map(
+        lambda job: re.sub(
+            r"/(gaussian|independent)$", "/references", re.sub(r"/rep[^/]*$", "", job)
+        )
+    )
+    by_rule = jobs.groupby(rule).agg(
+        jobs=("s", "size"),
+        mean_s=("s", "mean"),
+        total_s=("s", "sum"),
+        max_rss_mb=("max_rss_mb", "max"),
+    )
     print(by_rule.sort_values("total_s", ascending=False).round(2).to_string())
     print("\nTimeline, largest size (seconds from Snakemake's start):")
     print(jobs.sort_values("start_s")[["job", "start_s", "end_s"]].round(1).to_string(index=False))

@@ -102,13 +102,31 @@ def main(argv=None) -> int:
     x = torch.randn(args.samples, args.genes)
     x_device = x.to(device)
     steps = args.epochs * -(-args.samples // 64)
-    print(f"{args.samples} x {args.genes}, batch 64, {args.epochs} epochs ({steps} steps), {args.threads} thread(s), {device}")
+    print(
+        f"{args.samples} x {args.genes}, batch 64, {args.epochs} epochs ({steps} steps), {args.threads} thread(s), {device}"
+    )
     cuda = device.type == "cuda"
     eager_header = f" {'exprsynth eager':>16s}" if cuda else ""
-    print(f"{'model':6s} {'exprsynth steps/s':>18s}{eager_header} {'plain loop steps/s':>19s} {'speed-up':>9s}")
+    print(
+        f"{'model':6s} {'exprsynth steps/s':>18s}{eager_header} {'plain loop steps/s':>19s} {'speed-up':>9s}"
+    )
     for name, make, ours, plain in [
-        ("VAE", lambda: VAE(args.genes).to(device), lambda m, graph=True: train_vae(m, x_device, None, epochs=args.epochs, progress=False, cuda_graph=graph), lambda m: plain_vae(m, x, args.epochs, device)),
-        ("GAN", lambda: GAN(args.genes).to(device), lambda m, graph=True: train_gan(m, x_device, None, epochs=args.epochs, progress=False, cuda_graph=graph), lambda m: plain_gan(m, x, args.epochs, device)),
+        (
+            "VAE",
+            lambda: VAE(args.genes).to(device),
+            lambda m, graph=True: train_vae(
+                m, x_device, None, epochs=args.epochs, progress=False, cuda_graph=graph
+            ),
+            lambda m: plain_vae(m, x, args.epochs, device),
+        ),
+        (
+            "GAN",
+            lambda: GAN(args.genes).to(device),
+            lambda m, graph=True: train_gan(
+                m, x_device, None, epochs=args.epochs, progress=False, cuda_graph=graph
+            ),
+            lambda m: plain_gan(m, x, args.epochs, device),
+        ),
     ]:
         ours(make()), plain(make())  # warm-up
         t_ours = min(timed(lambda: ours(make()), device) for _ in range(3))
@@ -117,7 +135,9 @@ def main(argv=None) -> int:
         if cuda:
             ours(make(), False)
             eager = f" {steps / min(timed(lambda: ours(make(), False), device) for _ in range(3)):16.0f}"
-        print(f"{name:6s} {steps / t_ours:18.0f}{eager} {steps / t_plain:19.0f} {t_plain / t_ours:8.1f}x")
+        print(
+            f"{name:6s} {steps / t_ours:18.0f}{eager} {steps / t_plain:19.0f} {t_plain / t_ours:8.1f}x"
+        )
     return 0
 
 

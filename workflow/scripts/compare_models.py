@@ -43,7 +43,9 @@ def main(
     write_csv(tests, pairs)
     with atomic_path(verdict) as tmp:
         data = Path(data_notes).read_text().splitlines()
-        tmp.write_text(verdict_rst(result, tests, test_train_ratio=ratio, against=against, data_notes=data))
+        tmp.write_text(
+            verdict_rst(result, tests, test_train_ratio=ratio, against=against, data_notes=data)
+        )
     print(result.to_string(index=False), file=sys.stderr)
 
 

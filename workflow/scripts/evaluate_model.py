@@ -15,7 +15,14 @@ from threadpoolctl import threadpool_limits
 
 from exprsynth.data.preprocess import encode_labels, split_data, zero_values
 from exprsynth.evaluation.evaluate import evaluate
-from exprsynth.io.files import read_expression, read_scaler, read_table, read_values, write_csv, write_npz
+from exprsynth.io.files import (
+    read_expression,
+    read_scaler,
+    read_table,
+    read_values,
+    write_csv,
+    write_npz,
+)
 
 
 @dataclass
@@ -44,12 +51,18 @@ def main(
 ) -> None:
     fitted = read_scaler(scaler)
     data = split_data(
-        read_expression(expression), read_table(metadata), read_table(split, sep="\t"), fitted, label_column
+        read_expression(expression),
+        read_table(metadata),
+        read_table(split, sep="\t"),
+        fitted,
+        label_column,
     )
     module_of_gene = read_table(modules).set_index("gene_id")["module"].reindex(data.genes)
     # against=train reproduces the original comparison, which scored on training data;
     # privacy metrics are meaningless then (train is its own nearest neighbour).
-    reference, y_reference = (data.x_train, data.y_train) if against == "train" else (data.x_test, data.y_test)
+    reference, y_reference = (
+        (data.x_train, data.y_train) if against == "train" else (data.x_test, data.y_test)
+    )
     for scored in sets:
         synth = y_synth = loss = None
         if scored.samples is not None:
@@ -89,10 +102,19 @@ if "snakemake" in globals():
     if snakemake.rule == "evaluate_references":  # the floor first, then each reference
         references = zip(inputs.samples, inputs.samples_metadata, inputs.histories)
         sets = [ScoredSet(outputs.metrics[0], outputs.details[0])] + [
-            ScoredSet(m, d, *files) for m, d, files in zip(outputs.metrics[1:], outputs.details[1:], references)
+            ScoredSet(m, d, *files)
+            for m, d, files in zip(outputs.metrics[1:], outputs.details[1:], references)
         ]
     else:
-        sets = [ScoredSet(outputs.metrics, outputs.details, inputs.samples, inputs.samples_metadata, inputs.history)]
+        sets = [
+            ScoredSet(
+                outputs.metrics,
+                outputs.details,
+                inputs.samples,
+                inputs.samples_metadata,
+                inputs.history,
+            )
+        ]
     with threadpool_limits(snakemake.threads):
         main(
             **{k: inputs[k] for k in ("expression", "metadata", "modules", "split", "scaler")},

@@ -11,7 +11,9 @@ def main(*, expression: str, split: str, scaler: str, transform: str) -> None:
     table = read_table(split, sep="\t")
     train = expr.loc[table.loc[table["split"] == "train", "sample_id"]]
     write_scaler(Scaler.fit(train.to_numpy(), log1p=transform == "log1p"), scaler)
-    print(f"scaler fitted on {len(train)} training samples (transform: {transform})", file=sys.stderr)
+    print(
+        f"scaler fitted on {len(train)} training samples (transform: {transform})", file=sys.stderr
+    )
 
 
 if "snakemake" in globals():

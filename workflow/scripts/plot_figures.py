@@ -12,7 +12,14 @@ from threadpoolctl import threadpool_limits
 
 from exprsynth.data.preprocess import split_data
 from exprsynth.evaluation.metrics import subsample
-from exprsynth.io.files import atomic_path, read_expression, read_npz, read_scaler, read_table, read_values
+from exprsynth.io.files import (
+    atomic_path,
+    read_expression,
+    read_npz,
+    read_scaler,
+    read_table,
+    read_values,
+)
 from exprsynth.reporting import plots
 
 # Synthetic samples per model that the figures draw from (the default cohort has 1,000).
@@ -38,7 +45,9 @@ def main(
     @cache
     def data():
         fitted = read_scaler(scaler)
-        return fitted, split_data(read_expression(expression), None, read_table(split, sep="\t"), fitted, None)
+        return fitted, split_data(
+            read_expression(expression), None, read_table(split, sep="\t"), fitted, None
+        )
 
     @cache
     def spread():
@@ -64,8 +73,12 @@ def main(
         return read_table(summary)
 
     figures = {
-        "training_curves": lambda: plots.training_curves({m: read_table(p) for m, p in zip(models, histories)}),
-        "pca_comparison": lambda: plots.pca_comparison(data()[1].x_train, data()[1].x_test, synthetic()),
+        "training_curves": lambda: plots.training_curves(
+            {m: read_table(p) for m, p in zip(models, histories)}
+        ),
+        "pca_comparison": lambda: plots.pca_comparison(
+            data()[1].x_train, data()[1].x_test, synthetic()
+        ),
         "distribution_comparison": lambda: plots.distribution_comparison(
             data()[1].x_test, synthetic(), data()[1].genes, spread()
         ),
@@ -89,7 +102,11 @@ if "snakemake" in globals():
     sys.stderr = open(snakemake.log[0], "w", buffering=1)
     with threadpool_limits(snakemake.threads):  # numpy's BLAS (PCA axes, correlations)
         main(
-            **{k: (list(v) if k in ("samples", "histories", "details") else v) for k, v in snakemake.input.items() if k != "code"},
+            **{
+                k: (list(v) if k in ("samples", "histories", "details") else v)
+                for k, v in snakemake.input.items()
+                if k != "code"
+            },
             **snakemake.params,
             outputs=dict(snakemake.output.items()),
         )

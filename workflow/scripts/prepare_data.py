@@ -17,12 +17,24 @@ from exprsynth.io.files import atomic_path, write_csv, write_expression
 def simulate(settings: dict):
     from exprsynth.data.simulate import simulate_cohort
 
-    cohort = simulate_cohort(**{k: tuple(v) if isinstance(v, list) else v for k, v in settings.items()})
-    print(f"simulated cohort, prevalence {cohort.metadata['disease_status'].mean():.2f}", file=sys.stderr)
+    cohort = simulate_cohort(
+        **{k: tuple(v) if isinstance(v, list) else v for k, v in settings.items()}
+    )
+    print(
+        f"simulated cohort, prevalence {cohort.metadata['disease_status'].mean():.2f}",
+        file=sys.stderr,
+    )
     return cohort
 
 
-def load(source: str, source_metadata: str | None, data: dict, label_column: str, transform: str, test_fraction: float):
+def load(
+    source: str,
+    source_metadata: str | None,
+    data: dict,
+    label_column: str,
+    transform: str,
+    test_fraction: float,
+):
     from exprsynth.io.user_data import check_data_config, load_user_data
 
     check_data_config(data)
@@ -47,7 +59,15 @@ def load(source: str, source_metadata: str | None, data: dict, label_column: str
 
 
 def main(
-    *, expression: str, matrix: str, metadata: str, modules: str, notes: str, settings: dict, source=None, source_metadata=None
+    *,
+    expression: str,
+    matrix: str,
+    metadata: str,
+    modules: str,
+    notes: str,
+    settings: dict,
+    source=None,
+    source_metadata=None,
 ) -> None:
     if "simulate" in settings:
         tables, changes = simulate(settings["simulate"]), []
@@ -69,7 +89,9 @@ if "snakemake" in globals():
     log = open(snakemake.log[0], "w", buffering=1)
     sys.stderr = log
     try:
-        with threadpool_limits(snakemake.threads):  # numpy's BLAS (the simulator's module activities)
+        with threadpool_limits(
+            snakemake.threads
+        ):  # numpy's BLAS (the simulator's module activities)
             main(
                 source=snakemake.input.get("source"),
                 source_metadata=snakemake.input.get("source_metadata"),

@@ -6,7 +6,15 @@ from exprsynth.data.preprocess import split_samples
 from exprsynth.io.files import read_sample_ids, read_table, write_csv
 
 
-def main(*, expression: str, metadata: str, split: str, test_fraction: float, label_column: str, seed: int) -> None:
+def main(
+    *,
+    expression: str,
+    metadata: str,
+    split: str,
+    test_fraction: float,
+    label_column: str,
+    seed: int,
+) -> None:
     ids = read_sample_ids(expression)
     meta = read_table(metadata).set_index("sample_id")
     labels = meta[label_column] if label_column else None

@@ -9,7 +9,12 @@ from exprsynth.data.preprocess import split_data, zero_values
 from exprsynth.io.checkpoint import package_versions, save_checkpoint
 from exprsynth.io.files import read_expression, read_scaler, read_table, write_csv
 from exprsynth.models import GENERATORS
-from exprsynth.models.base import ZERO_INFLATION_THRESHOLD, TrainingError, resolve_device, zero_fraction
+from exprsynth.models.base import (
+    ZERO_INFLATION_THRESHOLD,
+    TrainingError,
+    resolve_device,
+    zero_fraction,
+)
 from exprsynth.models.build import build_generator
 from exprsynth.models.trained import TrainedGenerator
 
@@ -62,7 +67,10 @@ def main(
         progress=True,
     )
     seconds = time.perf_counter() - start
-    print(f"{model}: trained in {seconds:.1f} s on {len(data.x_train)} samples ({device})", file=sys.stderr)
+    print(
+        f"{model}: trained in {seconds:.1f} s on {len(data.x_train)} samples ({device})",
+        file=sys.stderr,
+    )
     if "zero_inflation" in generator.fitted:
         print(
             f"{model}: zero inflation {'on' if generator.fitted['zero_inflation'] else 'off'} "

@@ -1,7 +1,7 @@
 """Command line: draw synthetic samples from a saved checkpoint.
 
-    python -m exprsynth sample results/models/vae/rep0/checkpoint.pt --n 500 --label 1 --out vae.csv
-    python -m exprsynth sample results/models/gan/rep0/checkpoint.pt --n 500 --out gan.h5ad
+python -m exprsynth sample results/models/vae/rep0/checkpoint.pt --n 500 --label 1 --out vae.csv
+python -m exprsynth sample results/models/gan/rep0/checkpoint.pt --n 500 --out gan.h5ad
 """
 
 from __future__ import annotations
@@ -11,7 +11,9 @@ import sys
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m exprsynth", description=__doc__.strip().splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m exprsynth", description=__doc__.strip().splitlines()[0]
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     sample = sub.add_parser(
         "sample",
@@ -19,10 +21,13 @@ def main(argv: list[str] | None = None) -> int:
         description="Draw synthetic samples from a checkpoint written by the workflow.",
     )
     sample.add_argument(
-        "checkpoint", help="path to a checkpoint written by exprsynth (checkpoint.pt, or .npz for a reference)"
+        "checkpoint",
+        help="path to a checkpoint written by exprsynth (checkpoint.pt, or .npz for a reference)",
     )
     sample.add_argument("--n", type=int, default=100, help="number of samples (default 100)")
-    sample.add_argument("--label", help="draw every sample with this label (conditional models only)")
+    sample.add_argument(
+        "--label", help="draw every sample with this label (conditional models only)"
+    )
     sample.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     sample.add_argument(
         "--out",
@@ -45,7 +50,9 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         generator = load_generator(args.checkpoint)
-        expr, meta = generator.generate(args.n, label=args.label, seed=args.seed, prefix=generator.kind.upper())
+        expr, meta = generator.generate(
+            args.n, label=args.label, seed=args.seed, prefix=generator.kind.upper()
+        )
     except (FileNotFoundError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -37,12 +37,16 @@ def imported_modules(path: Path, kind: str | None = None, root: Path = PACKAGE) 
                 continue
             found.add(module)
             # `from .models import vae` imports the submodule vae when there is one.
-            found.update(f"{module}.{a.name}" for a in node.names if _file(f"{module}.{a.name}", root))
+            found.update(
+                f"{module}.{a.name}" for a in node.names if _file(f"{module}.{a.name}", root)
+            )
     if path == root / "models" / "build.py":
         # It imports each generator's module by name, from the registry.
         from .models import GENERATORS
 
-        found.update(f"exprsynth.models.{e.module}" for k, e in GENERATORS.items() if kind in (None, k))
+        found.update(
+            f"exprsynth.models.{e.module}" for k, e in GENERATORS.items() if kind in (None, k)
+        )
     return frozenset(m for m in found if _file(m, root))
 
 
@@ -69,18 +73,27 @@ def third_party_imports(path: Path) -> set[str]:
             names |= {a.name.split(".")[0] for a in node.names}
         elif isinstance(node, ast.ImportFrom) and not node.level:
             names.add(node.module.split(".")[0])
-    return {n for n in names if n not in sys.stdlib_module_names and n not in ("__future__", "exprsynth")}
+    return {
+        n
+        for n in names
+        if n not in sys.stdlib_module_names and n not in ("__future__", "exprsynth")
+    }
 
 
 def _file(module: str, root: Path = PACKAGE) -> Path | None:
     parts = module.split(".")[1:]
-    for candidate in (root.joinpath(*parts).with_suffix(".py"), root.joinpath(*parts, "__init__.py")):
+    for candidate in (
+        root.joinpath(*parts).with_suffix(".py"),
+        root.joinpath(*parts, "__init__.py"),
+    ):
         if candidate.is_file():
             return candidate
     return None
 
 
-def module_closure(path: str | Path, kind: str | None = None, skip: tuple[str, ...] = ()) -> list[Path]:
+def module_closure(
+    path: str | Path, kind: str | None = None, skip: tuple[str, ...] = ()
+) -> list[Path]:
     """Every package file `path` reaches, with the __init__ of each package on the way
     (Python runs them on import), sorted. kind: as in `imported_modules`. skip: modules a
     job never loads although the script names them (the branch for another data source)."""

@@ -142,7 +142,9 @@ def _fill_defaults(config: dict, schema: dict) -> None:
 
 
 def _copy(value):
-    return {**value} if isinstance(value, dict) else list(value) if isinstance(value, list) else value
+    return (
+        {**value} if isinstance(value, dict) else list(value) if isinstance(value, list) else value
+    )
 
 
 def _depth(error) -> int:

@@ -27,9 +27,13 @@ def split_samples(
     if labels is None:
         test = rng.permutation(len(ids))[:n_test]
     else:
-        levels, y, counts = np.unique(labels.loc[sample_ids].to_numpy(), return_inverse=True, return_counts=True)
+        levels, y, counts = np.unique(
+            labels.loc[sample_ids].to_numpy(), return_inverse=True, return_counts=True
+        )
         if counts.min() < 2:
-            raise ValueError(f"class {levels[counts.argmin()]!r} has a single sample; a stratified split needs two")
+            raise ValueError(
+                f"class {levels[counts.argmin()]!r} has a single sample; a stratified split needs two"
+            )
         if min(n_test, len(ids) - n_test) < len(counts):
             raise ValueError(
                 f"a split of {len(ids)} samples into {len(ids) - n_test} training and {n_test} test "
@@ -146,7 +150,9 @@ class Scaler:
         x += self.mean
         if self.log1p:
             np.expm1(x, out=x)
-        at_zero = is_zero(z, zero_values(self, len(self.mean))) & (self.lower <= 0) & (self.upper >= 0)
+        at_zero = (
+            is_zero(z, zero_values(self, len(self.mean))) & (self.lower <= 0) & (self.upper >= 0)
+        )
         x[at_zero] = 0.0
         np.clip(x, self.lower, self.upper, out=x)
         if self.integer:
@@ -181,8 +187,6 @@ def label_levels(labels: pd.Series) -> list[str]:
 
 def encode_labels(labels: pd.Series, levels: list[str]) -> np.ndarray:
     return labels.astype(str).map({lvl: i for i, lvl in enumerate(levels)}).to_numpy(dtype=np.int64)
-
-
 
 
 @dataclass

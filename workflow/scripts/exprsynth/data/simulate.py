@@ -89,23 +89,21 @@ def simulate_cohort(
         module_of_gene[genes] = m
         target[genes] = r
 
-    log_expr = (
-        baseline
-        + spread
-        * (
-            z
-            + batch_loadings[batch]
-            + type_shift[cell_type]
-            + factors @ factor_loadings
-            + rng.normal(0.0, technical_noise, (n_samples, n_genes))
-        )
+    log_expr = baseline + spread * (
+        z
+        + batch_loadings[batch]
+        + type_shift[cell_type]
+        + factors @ factor_loadings
+        + rng.normal(0.0, technical_noise, (n_samples, n_genes))
     )
     expression = np.exp(log_expr)
 
     # Disease: logistic in the activity of the first `disease_modules` modules, with the
     # intercept chosen so that the expected prevalence matches the request.
-    score = disease_effect * activity[:, :disease_modules].sum(axis=1) / np.sqrt(
-        max(disease_modules, 1)
+    score = (
+        disease_effect
+        * activity[:, :disease_modules].sum(axis=1)
+        / np.sqrt(max(disease_modules, 1))
     )
     intercept = _intercept_for_prevalence(score, prevalence)
     p = 1 / (1 + np.exp(-(score + intercept)))
@@ -113,7 +111,9 @@ def simulate_cohort(
 
     sample_ids = [f"SAMPLE_{i + 1:04d}" for i in range(n_samples)]
     gene_ids = [f"GENE_{j + 1:05d}" for j in range(n_genes)]
-    expr_df = pd.DataFrame(expression, index=pd.Index(sample_ids, name="sample_id"), columns=gene_ids)
+    expr_df = pd.DataFrame(
+        expression, index=pd.Index(sample_ids, name="sample_id"), columns=gene_ids
+    )
     meta = pd.DataFrame(
         {"sample_id": sample_ids, "disease_status": disease, "batch": batch, "cell_type": cell_type}
     )

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from scipy.special import stdtr, stdtrit  # Student t CDF and its inverse; scipy.stats is 0.3 s slower to import
+from scipy.special import (
+    stdtr,
+    stdtrit,
+)  # Student t CDF and its inverse; scipy.stats is 0.3 s slower to import
 
 from .metrics import METRIC_BY_NAME
 
@@ -21,7 +24,9 @@ def oriented_score(values: pd.Series | np.ndarray, better: str, floor) -> np.nda
     return -np.abs(v - np.asarray(floor, dtype=float))
 
 
-def confidence_interval(values: np.ndarray, level: float = 0.95, test_train_ratio: float = 0.0) -> tuple[float, float]:
+def confidence_interval(
+    values: np.ndarray, level: float = 0.95, test_train_ratio: float = 0.0
+) -> tuple[float, float]:
     """Student-t interval of the mean; NaN with fewer than two finite values.
 
     test_train_ratio > 0: replicates that re-split one cohort are correlated, and the
@@ -30,7 +35,11 @@ def confidence_interval(values: np.ndarray, level: float = 0.95, test_train_rati
     v = values[np.isfinite(values)]
     if len(v) < 2:
         return float("nan"), float("nan")
-    half = stdtrit(len(v) - 1, 0.5 + level / 2) * v.std(ddof=1) * np.sqrt(1 / len(v) + test_train_ratio)
+    half = (
+        stdtrit(len(v) - 1, 0.5 + level / 2)
+        * v.std(ddof=1)
+        * np.sqrt(1 / len(v) + test_train_ratio)
+    )
     return float(v.mean() - half), float(v.mean() + half)
 
 
@@ -68,7 +77,10 @@ def adjust_p_values(p: np.ndarray) -> np.ndarray:
 
 
 def summarise(
-    per_replicate: pd.DataFrame, *, test_train_ratio: float, contenders: tuple[str, str] = ("vae", "gan")
+    per_replicate: pd.DataFrame,
+    *,
+    test_train_ratio: float,
+    contenders: tuple[str, str] = ("vae", "gan"),
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """per_replicate: columns replicate, model, metric, value, floor.
 
@@ -99,7 +111,9 @@ def summarise(
     summary = pd.DataFrame(rows)
     pairs = pairwise_tests(per_replicate, list(dict.fromkeys(summary.model)), test_train_ratio)
     a, b = contenders
-    duel = pairs[pairs.model_a.isin(contenders) & pairs.model_b.isin(contenders)].set_index("metric")
+    duel = pairs[pairs.model_a.isin(contenders) & pairs.model_b.isin(contenders)].set_index(
+        "metric"
+    )
     for key in ("leader", "p_value", "p_adjusted", "winner"):
         blank = float("nan") if key.startswith("p_") else ""
         summary[key] = summary["metric"].map(lambda m: duel[key].get(m, blank))
@@ -108,7 +122,9 @@ def summarise(
     return summary, pairs
 
 
-def pairwise_tests(per_replicate: pd.DataFrame, models: list[str], test_train_ratio: float) -> pd.DataFrame:
+def pairwise_tests(
+    per_replicate: pd.DataFrame, models: list[str], test_train_ratio: float
+) -> pd.DataFrame:
     """Every pair of models (in `models`' order) on every ranked metric: the leader (better
     mean over the replicates where both have a value), the corrected resampled t-test's
     p-value, that p adjusted over all the pairs and metrics tested together
@@ -125,13 +141,17 @@ def pairwise_tests(per_replicate: pd.DataFrame, models: list[str], test_train_ra
         for i, a in enumerate(present):
             for b in present[i + 1 :]:
                 sa, sb = score[a], score[b]
-                paired = np.isfinite(sa) & np.isfinite(sb)  # the leader from the replicates the test sees
+                paired = np.isfinite(sa) & np.isfinite(
+                    sb
+                )  # the leader from the replicates the test sees
                 if not paired.any():
                     continue
                 ma, mb = sa[paired].mean(), sb[paired].mean()
                 leader = a if ma > mb else b if mb > ma else "tie"
                 p = resampled_t_test(sa, sb, test_train_ratio)
-                rows.append({"metric": metric, "model_a": a, "model_b": b, "leader": leader, "p_value": p})
+                rows.append(
+                    {"metric": metric, "model_a": a, "model_b": b, "leader": leader, "p_value": p}
+                )
     pairs = pd.DataFrame(rows, columns=["metric", "model_a", "model_b", "leader", "p_value"])
     pairs["p_adjusted"] = adjust_p_values(pairs["p_value"].to_numpy(dtype=float))
     significant = (pairs["p_adjusted"] < ALPHA) & (pairs["leader"] != "tie")

@@ -85,33 +85,45 @@ def evaluate(
     if zero_value is None:
         v["zero_fraction_gene"] = v["zero_fraction_sample_ks"] = float("nan")
     else:
-        v["zero_fraction_gene"] = M.zero_fraction_gene(test, synth, zero_value, clipped=zero_clipped)
+        v["zero_fraction_gene"] = M.zero_fraction_gene(
+            test, synth, zero_value, clipped=zero_clipped
+        )
         v["zero_fraction_sample_ks"] = M.zero_fraction_sample_ks(
             test, synth, zero_value, clipped=zero_clipped
         )
 
-    genes = most_variable_genes(train.std(axis=0) if gene_spread is None else gene_spread, max_genes)
+    genes = most_variable_genes(
+        train.std(axis=0) if gene_spread is None else gene_spread, max_genes
+    )
     tr, te, sy = train[:, genes], test[:, genes], synth[:, genes]
     v["gamma"] = M.gamma(te, sy)
     v["corr_frobenius"] = M.corr_frobenius(te, sy)
     v["module_ari"] = M.module_ari(sy, modules[genes]) if modules is not None else float("nan")
     v["mmd"] = M.mmd_rbf(te, sy, seed=seed)
     if too_few:
-        v.update(c2st_gbt=np.nan, c2st_logistic=np.nan, precision=np.nan, recall=np.nan, coverage=np.nan)
+        v.update(
+            c2st_gbt=np.nan, c2st_logistic=np.nan, precision=np.nan, recall=np.nan, coverage=np.nan
+        )
         c2st_truth = c2st_scores = np.array([])
     else:
         v["c2st_gbt"], c2st_truth, c2st_scores = M.c2st_auroc(te, sy, classifier="gbt", seed=seed)
         v["c2st_logistic"], _, _ = M.c2st_auroc(te, sy, classifier="logistic", seed=seed)
-        v["precision"], v["recall"], v["coverage"] = M.knn_precision_recall_coverage(te, sy, seed=seed)
+        v["precision"], v["recall"], v["coverage"] = M.knn_precision_recall_coverage(
+            te, sy, seed=seed
+        )
 
     labelled = y_train is not None and y_synth is not None and len(np.unique(y_test)) > 1
     if labelled:
         positive = y_test.max()
         t_real, t_synth = M.de_tstats(test, y_test, positive), M.de_tstats(synth, y_synth, positive)
-        v["de_spearman"], v["de_slope"] = M.de_recovery(test, y_test, synth, y_synth, t_real, t_synth)
+        v["de_spearman"], v["de_slope"] = M.de_recovery(
+            test, y_test, synth, y_synth, t_real, t_synth
+        )
         v["tstr_auroc"] = M.tstr_auroc(synth, y_synth, test, y_test)
         # The floor: what the real training split adds to 50 of its own samples.
-        v["augmentation_gain"] = M.augmentation_gain(train, y_train, synth, y_synth, test, y_test, seed=seed)
+        v["augmentation_gain"] = M.augmentation_gain(
+            train, y_train, synth, y_synth, test, y_test, seed=seed
+        )
     else:
         v.update(de_spearman=np.nan, de_slope=np.nan, tstr_auroc=np.nan, augmentation_gain=np.nan)
 
@@ -139,5 +151,7 @@ def evaluate(
         if np.isfinite(v["de_slope"]):  # the DE figure draws only a contrast that exists
             details["de_effect_real"] = M.de_effects(test, y_test, positive)
             details["de_effect_synth"] = M.de_effects(synth, y_synth, positive)
-            details["de_label"] = np.array(str(label_levels[positive] if label_levels else positive))
+            details["de_label"] = np.array(
+                str(label_levels[positive] if label_levels else positive)
+            )
     return Evaluation({m.name: float(v[m.name]) for m in M.METRICS}, details)

@@ -37,34 +37,167 @@ PLUS_MINUS_ONE = (-1.0, 1.0)  # correlations, ARI, differences of AUROCs
 
 METRICS = [
     Metric("mean_mse", "lower", "fidelity", "MSE between per-gene means", bounds=POSITIVE),
-    Metric("std_mse", "lower", "fidelity", "MSE between per-gene standard deviations", bounds=POSITIVE),
-    Metric("wasserstein", "lower", "fidelity", "mean per-gene 1-Wasserstein distance", bounds=POSITIVE),
+    Metric(
+        "std_mse", "lower", "fidelity", "MSE between per-gene standard deviations", bounds=POSITIVE
+    ),
+    Metric(
+        "wasserstein", "lower", "fidelity", "mean per-gene 1-Wasserstein distance", bounds=POSITIVE
+    ),
     # Each model's own loss, on its own scale: reported, never ranked across models.
-    Metric("training_stability", "lower", "training", "variance of the loss over the last 10 epochs", ranked=False, bounds=POSITIVE),
-    Metric("diversity", "closer-to-floor", "fidelity", "mean pairwise distance between samples", bounds=POSITIVE),
-    Metric("ks_mean", "lower", "fidelity", "mean per-gene Kolmogorov-Smirnov statistic", bounds=SHARE),
-    Metric("log2_var_ratio", "lower", "fidelity", "median |log2| per-gene variance ratio", bounds=POSITIVE),
-    Metric("zero_fraction_gene", "lower", "fidelity", "mean |difference| of per-gene zero fractions", bounds=SHARE),
-    Metric("zero_fraction_sample_ks", "lower", "fidelity", "KS statistic of per-sample zero fractions", bounds=SHARE),
-    Metric("gamma", "higher", "structure", "agreement of gene-gene correlation distances", bounds=PLUS_MINUS_ONE),
-    Metric("corr_frobenius", "lower", "structure", "relative Frobenius error of the correlation matrix", bounds=POSITIVE),
-    Metric("module_ari", "higher", "structure", "recovery of planted co-expression modules (ARI)", bounds=PLUS_MINUS_ONE),
-    Metric("mmd", "lower", "fidelity", "maximum mean discrepancy, RBF kernel, median bandwidth", bounds=POSITIVE),
-    Metric("c2st_gbt", "lower", "fidelity", "AUROC of boosted trees telling synthetic from real", bounds=SHARE),
-    Metric("c2st_logistic", "lower", "fidelity", "AUROC of logistic regression telling synthetic from real", bounds=SHARE),
-    Metric("precision", "higher", "fidelity", "k-NN precision: synthetic inside the real manifold", bounds=SHARE),
-    Metric("recall", "higher", "fidelity", "k-NN recall: real inside the synthetic manifold", bounds=SHARE),
-    Metric("coverage", "higher", "fidelity", "k-NN coverage of real samples by synthetic ones", bounds=SHARE),
-    Metric("de_spearman", "higher", "biology", "Spearman of per-gene disease t-statistics", bounds=PLUS_MINUS_ONE),
+    Metric(
+        "training_stability",
+        "lower",
+        "training",
+        "variance of the loss over the last 10 epochs",
+        ranked=False,
+        bounds=POSITIVE,
+    ),
+    Metric(
+        "diversity",
+        "closer-to-floor",
+        "fidelity",
+        "mean pairwise distance between samples",
+        bounds=POSITIVE,
+    ),
+    Metric(
+        "ks_mean", "lower", "fidelity", "mean per-gene Kolmogorov-Smirnov statistic", bounds=SHARE
+    ),
+    Metric(
+        "log2_var_ratio",
+        "lower",
+        "fidelity",
+        "median |log2| per-gene variance ratio",
+        bounds=POSITIVE,
+    ),
+    Metric(
+        "zero_fraction_gene",
+        "lower",
+        "fidelity",
+        "mean |difference| of per-gene zero fractions",
+        bounds=SHARE,
+    ),
+    Metric(
+        "zero_fraction_sample_ks",
+        "lower",
+        "fidelity",
+        "KS statistic of per-sample zero fractions",
+        bounds=SHARE,
+    ),
+    Metric(
+        "gamma",
+        "higher",
+        "structure",
+        "agreement of gene-gene correlation distances",
+        bounds=PLUS_MINUS_ONE,
+    ),
+    Metric(
+        "corr_frobenius",
+        "lower",
+        "structure",
+        "relative Frobenius error of the correlation matrix",
+        bounds=POSITIVE,
+    ),
+    Metric(
+        "module_ari",
+        "higher",
+        "structure",
+        "recovery of planted co-expression modules (ARI)",
+        bounds=PLUS_MINUS_ONE,
+    ),
+    Metric(
+        "mmd",
+        "lower",
+        "fidelity",
+        "maximum mean discrepancy, RBF kernel, median bandwidth",
+        bounds=POSITIVE,
+    ),
+    Metric(
+        "c2st_gbt",
+        "lower",
+        "fidelity",
+        "AUROC of boosted trees telling synthetic from real",
+        bounds=SHARE,
+    ),
+    Metric(
+        "c2st_logistic",
+        "lower",
+        "fidelity",
+        "AUROC of logistic regression telling synthetic from real",
+        bounds=SHARE,
+    ),
+    Metric(
+        "precision",
+        "higher",
+        "fidelity",
+        "k-NN precision: synthetic inside the real manifold",
+        bounds=SHARE,
+    ),
+    Metric(
+        "recall",
+        "higher",
+        "fidelity",
+        "k-NN recall: real inside the synthetic manifold",
+        bounds=SHARE,
+    ),
+    Metric(
+        "coverage",
+        "higher",
+        "fidelity",
+        "k-NN coverage of real samples by synthetic ones",
+        bounds=SHARE,
+    ),
+    Metric(
+        "de_spearman",
+        "higher",
+        "biology",
+        "Spearman of per-gene disease t-statistics",
+        bounds=PLUS_MINUS_ONE,
+    ),
     Metric("de_slope", "closer-to-floor", "biology", "slope of synthetic vs real disease effect"),
-    Metric("tstr_auroc", "higher", "utility", "AUROC on real test of a classifier trained on synthetic", bounds=SHARE),
-    Metric("augmentation_gain", "higher", "utility", "AUROC gain from adding synthetic to 50 real samples", bounds=PLUS_MINUS_ONE),
+    Metric(
+        "tstr_auroc",
+        "higher",
+        "utility",
+        "AUROC on real test of a classifier trained on synthetic",
+        bounds=SHARE,
+    ),
+    Metric(
+        "augmentation_gain",
+        "higher",
+        "utility",
+        "AUROC gain from adding synthetic to 50 real samples",
+        bounds=PLUS_MINUS_ONE,
+    ),
     # Privacy distances are best at the floor: a generator whose samples sit farther from
     # real records than held-out samples do is off the data, not more private.
-    Metric("dcr_ratio", "closer-to-floor", "privacy", "median distance to closest train / to closest test", bounds=POSITIVE),
-    Metric("dcr_share_train", "closer-to-floor", "privacy", "share of samples closer to train than test", bounds=SHARE),
-    Metric("near_copy_rate", "lower", "privacy", "share of samples nearly identical to a training sample", bounds=SHARE),
-    Metric("mia_auroc", "closer-to-floor", "privacy", "AUROC of a distance-based membership-inference attack", bounds=SHARE),
+    Metric(
+        "dcr_ratio",
+        "closer-to-floor",
+        "privacy",
+        "median distance to closest train / to closest test",
+        bounds=POSITIVE,
+    ),
+    Metric(
+        "dcr_share_train",
+        "closer-to-floor",
+        "privacy",
+        "share of samples closer to train than test",
+        bounds=SHARE,
+    ),
+    Metric(
+        "near_copy_rate",
+        "lower",
+        "privacy",
+        "share of samples nearly identical to a training sample",
+        bounds=SHARE,
+    ),
+    Metric(
+        "mia_auroc",
+        "closer-to-floor",
+        "privacy",
+        "AUROC of a distance-based membership-inference attack",
+        bounds=SHARE,
+    ),
 ]
 METRIC_BY_NAME = {m.name: m for m in METRICS}
 
@@ -89,7 +222,10 @@ def _per_gene(fn, *arrays: np.ndarray) -> np.ndarray:
     """fn(*column blocks) for consecutive blocks of genes, concatenated."""
     n_genes = arrays[0].shape[1]
     return np.concatenate(
-        [fn(*(a[:, start : start + GENE_BLOCK] for a in arrays)) for start in range(0, n_genes, GENE_BLOCK)]
+        [
+            fn(*(a[:, start : start + GENE_BLOCK] for a in arrays))
+            for start in range(0, n_genes, GENE_BLOCK)
+        ]
     )
 
 
@@ -265,10 +401,14 @@ def c2st_auroc(
     t = np.r_[np.zeros(n), np.ones(n)]
     if n < 2:
         return float("nan"), t, np.full(len(t), np.nan)
-    cv = StratifiedKFold(min(folds, n), shuffle=True, random_state=seed)  # small cohorts: fewer folds
+    cv = StratifiedKFold(
+        min(folds, n), shuffle=True, random_state=seed
+    )  # small cohorts: fewer folds
     n_fit = len(t) - len(t) // cv.get_n_splits()  # rows a fold's classifier learns from
     with _unconverged_logistic_ok():
-        scores = cross_val_predict(_classifier(classifier, seed, n_fit), x, t, cv=cv, method="predict_proba")
+        scores = cross_val_predict(
+            _classifier(classifier, seed, n_fit), x, t, cv=cv, method="predict_proba"
+        )
     return float(roc_auc_score(t, scores[:, 1])), t, scores[:, 1]
 
 
@@ -341,6 +481,7 @@ def de_tstats(x: np.ndarray, y: np.ndarray, positive: int) -> np.ndarray:
     hi = y == positive
     if hi.sum() < 2 or (~hi).sum() < 2:
         return np.zeros(x.shape[1])
+
     def welch(block):
         return stats.ttest_ind(block[hi], block[~hi], equal_var=False).statistic
 
@@ -367,7 +508,9 @@ def de_recovery(
     if not all(0 < np.sum(y == positive) < len(y) for y in (y_real, y_synth)):
         return float("nan"), float("nan")
     rho = stats.spearmanr(t_real, t_synth).statistic
-    slope = np.polyfit(de_effects(real, y_real, positive), de_effects(synth, y_synth, positive), 1)[0]
+    slope = np.polyfit(de_effects(real, y_real, positive), de_effects(synth, y_synth, positive), 1)[
+        0
+    ]
     return float(rho), float(slope)
 
 
@@ -381,7 +524,9 @@ def de_effects(x: np.ndarray, y: np.ndarray, positive: int) -> np.ndarray:
     return x[hi].mean(0) - x[~hi].mean(0)
 
 
-def _auroc_trained_on(x: np.ndarray, y: np.ndarray, x_test: np.ndarray, y_test: np.ndarray) -> float:
+def _auroc_trained_on(
+    x: np.ndarray, y: np.ndarray, x_test: np.ndarray, y_test: np.ndarray
+) -> float:
     from sklearn.metrics import roc_auc_score
 
     if len(np.unique(y)) < 2:
@@ -394,7 +539,10 @@ def _auroc_trained_on(x: np.ndarray, y: np.ndarray, x_test: np.ndarray, y_test: 
     # AUROCs over the test set's labels (a label the classifier never saw scores chance).
     positives = classes[-1:] if len(classes) == 2 else classes
     learned = list(clf.classes_)
-    aucs = [roc_auc_score(y_test == c, p[:, learned.index(c)]) if c in learned else 0.5 for c in positives]
+    aucs = [
+        roc_auc_score(y_test == c, p[:, learned.index(c)]) if c in learned else 0.5
+        for c in positives
+    ]
     return float(np.mean(aucs))
 
 

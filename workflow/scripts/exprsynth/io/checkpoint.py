@@ -89,7 +89,9 @@ def load_generator(path: str | Path, *, map_location: str = "cpu") -> TrainedGen
     """Load a checkpoint written by exprsynth; anything else is refused, never unpickled."""
     path = Path(path)
     if path.is_dir():
-        raise FileNotFoundError(f"{path}: a directory, not a checkpoint file (checkpoint.pt, or .npz for a reference)")
+        raise FileNotFoundError(
+            f"{path}: a directory, not a checkpoint file (checkpoint.pt, or .npz for a reference)"
+        )
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such checkpoint")
     try:
@@ -104,7 +106,9 @@ def load_generator(path: str | Path, *, map_location: str = "cpu") -> TrainedGen
             + (f" (it is {found}: retrain with this version)" if found else "")
         )
     if ckpt["kind"] not in GENERATORS:
-        raise ValueError(f"{path}: unknown generator kind {ckpt['kind']!r}; known: {', '.join(GENERATORS)}")
+        raise ValueError(
+            f"{path}: unknown generator kind {ckpt['kind']!r}; known: {', '.join(GENERATORS)}"
+        )
     levels = ckpt["label_levels"]
     generator = build_generator(ckpt["kind"], len(ckpt["genes"]), len(levels), ckpt["settings"])
     generator.load(ckpt["fitted"], numbers)

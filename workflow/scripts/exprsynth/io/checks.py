@@ -12,7 +12,6 @@ class InputError(ValueError):
     """Input data the workflow cannot use; the message is one line: file, where, what to do."""
 
 
-
 def one_line(text) -> str:
     return " ".join(str(text).split())
 

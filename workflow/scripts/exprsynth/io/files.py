@@ -102,7 +102,9 @@ def write_expression(
             if store:
                 store(np.ascontiguousarray(block))  # rows in file order
             buffer = io.BytesIO()
-            table = pa.Table.from_arrays(list(block.T), names=[str(j) for j in range(block.shape[1])])
+            table = pa.Table.from_arrays(
+                list(block.T), names=[str(j) for j in range(block.shape[1])]
+            )
             pacsv.write_csv(table, buffer, options)
             body = buffer.getvalue().splitlines()
             fh.write(b"".join(i + b"," + row + b"\n" for i, row in zip(ids[start:], body)))
@@ -169,5 +171,3 @@ def write_npz(arrays: dict[str, np.ndarray], path: str | Path) -> None:
 def read_npz(path: str | Path) -> dict[str, np.ndarray]:
     with np.load(path, allow_pickle=False) as data:
         return dict(data)
-
-

@@ -31,7 +31,9 @@ def read_h5ad(
     import h5py
 
     if not h5py.is_hdf5(path):
-        raise InputError(f"{path}: not an HDF5 file, so not AnnData; write it with anndata's AnnData.write_h5ad")
+        raise InputError(
+            f"{path}: not an HDF5 file, so not AnnData; write it with anndata's AnnData.write_h5ad"
+        )
     try:
         adata = ad.read_h5ad(path, backed="r")
     except Exception as e:  # anndata and h5py fail on foreign files in many ways
@@ -68,7 +70,9 @@ def read_h5ad(
 
     check_values(values, path, where, transform)
     obs.index = sample_ids
-    expression = pd.DataFrame(values, index=pd.Index(sample_ids, name="sample_id"), columns=gene_ids)
+    expression = pd.DataFrame(
+        values, index=pd.Index(sample_ids, name="sample_id"), columns=gene_ids
+    )
     return expression, obs
 
 
@@ -77,7 +81,9 @@ def _matrix(adata, path, layer: str | None):
     layers = sorted(adata.layers.keys())
     if layer == RAW and RAW not in layers:
         if adata.raw is None:
-            raise InputError(f"{path}: has no .raw matrix (data.layer: raw); its layers are {', '.join(layers) or '(none)'}")
+            raise InputError(
+                f"{path}: has no .raw matrix (data.layer: raw); its layers are {', '.join(layers) or '(none)'}"
+            )
         return adata.raw.X, adata.raw.var_names, "raw.X"
     if layer:
         if layer not in layers:
@@ -88,7 +94,9 @@ def _matrix(adata, path, layer: str | None):
             )
         return adata.layers[layer], adata.var_names, f"layers/{layer}"
     if adata.X is None:
-        raise InputError(f"{path}: has no X matrix; set data.layer to one of its layers: {', '.join(layers) or '(none)'}")
+        raise InputError(
+            f"{path}: has no X matrix; set data.layer to one of its layers: {', '.join(layers) or '(none)'}"
+        )
     return adata.X, adata.var_names, "X"
 
 
@@ -105,7 +113,9 @@ def _dense(matrix, path, key: str) -> np.ndarray:
     values = np.asarray(matrix)
     if values.dtype.kind not in "biuf":
         what = "text" if values.dtype.kind in "SUO" else f"{values.dtype} values"
-        raise InputError(f"{path}: {key} holds {what}, not numbers; expression values must be numeric")
+        raise InputError(
+            f"{path}: {key} holds {what}, not numbers; expression values must be numeric"
+        )
     return values.astype(np.float64)
 
 
@@ -120,10 +130,14 @@ def write_h5ad(path: str | Path, expression: pd.DataFrame, obs: pd.DataFrame) ->
         raise ValueError("write_h5ad: obs must have the expression's samples, in order")
     values = expression.to_numpy(dtype=np.float32)
     x = sparse.csr_matrix(values) if (values == 0).mean() > SPARSE_OUTPUT_ZEROS else values
-    columns = {c: pd.Categorical(np.array([str(v) for v in obs[c]], dtype=object)) for c in obs.columns}
+    columns = {
+        c: pd.Categorical(np.array([str(v) for v in obs[c]], dtype=object)) for c in obs.columns
+    }
     adata = ad.AnnData(
         X=x,
-        obs=pd.DataFrame(columns, index=pd.Index(np.array(expression.index.astype(str), dtype=object))),
+        obs=pd.DataFrame(
+            columns, index=pd.Index(np.array(expression.index.astype(str), dtype=object))
+        ),
         var=pd.DataFrame(index=pd.Index(np.array(expression.columns.astype(str), dtype=object))),
     )
     path = Path(path)

@@ -137,7 +137,9 @@ def load_user_data(
                 f"{label_column}"
             )
     if labels is not None:
-        labels = _rare_classes(labels, label_source, rare_classes, min_class_size, test_fraction, notes)
+        labels = _rare_classes(
+            labels, label_source, rare_classes, min_class_size, test_fraction, notes
+        )
         _check_classes(labels, f"{label_source}, after data.rare_classes: {rare_classes}")
         expression = expression.loc[labels.index]
     _check_sample_counts(expression, source, labels, label_source, test_fraction)
@@ -436,7 +438,9 @@ def smallest_splittable_class(n: int, test_fraction: float) -> int:
     return count
 
 
-def _rare_classes(labels, label_source, policy: str, min_size: int | None, test_fraction: float, notes) -> pd.Series:
+def _rare_classes(
+    labels, label_source, policy: str, min_size: int | None, test_fraction: float, notes
+) -> pd.Series:
     """Classes below the size a split needs (or data.min_class_size, if larger): merged into
     one class "other" (merge), their samples dropped (drop), or refused (error, by
     _check_sample_counts). A merged class still too small is dropped. Each change is a note."""
@@ -447,14 +451,20 @@ def _rare_classes(labels, label_source, policy: str, min_size: int | None, test_
         return labels
     listed = ", ".join(f"{k!r} ({v})" for k, v in rare.items())
     if policy == "error":
-        if min_size and (counts < min_size).any():  # what the split cannot take, _check_sample_counts says
+        if (
+            min_size and (counts < min_size).any()
+        ):  # what the split cannot take, _check_sample_counts says
             raise InputError(
                 f"{label_source}: classes with fewer than data.min_class_size = {min_size} samples: "
                 f"{listed}; set data.rare_classes: merge or drop, or lower data.min_class_size"
             )
         return labels
     if policy == "merge":
-        name = MERGED_CLASS if MERGED_CLASS not in counts.index.astype(str) else f"{MERGED_CLASS} (merged)"
+        name = (
+            MERGED_CLASS
+            if MERGED_CLASS not in counts.index.astype(str)
+            else f"{MERGED_CLASS} (merged)"
+        )
         labels = labels.astype(object).where(~labels.isin(rare.index), name)
         notes.append(
             f"note: {label_source}: {len(rare)} classes with fewer than {needed} samples "
@@ -463,7 +473,9 @@ def _rare_classes(labels, label_source, policy: str, min_size: int | None, test_
         merged = int((labels == name).sum())
         if merged >= needed:
             return labels
-        notes.append(f"note: {label_source}: the merged class {name!r} has {merged} samples, still fewer than {needed}: dropped")
+        notes.append(
+            f"note: {label_source}: the merged class {name!r} has {merged} samples, still fewer than {needed}: dropped"
+        )
         return labels[labels != name]
     notes.append(
         f"note: {label_source}: dropped {int(rare.sum())} samples of {len(rare)} classes with fewer "

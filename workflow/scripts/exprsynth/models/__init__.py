@@ -22,7 +22,9 @@ class GeneratorEntry:
     color: str  # matplotlib colour of its figures
     module: str  # module of this package that holds the class
     class_name: str
-    network: bool  # a torch network (rule train_model, GPU-capable); else numpy (rule fit_reference)
+    network: (
+        bool  # a torch network (rule train_model, GPU-capable); else numpy (rule fit_reference)
+    )
 
     @property
     def checkpoint_file(self) -> str:
@@ -35,10 +37,29 @@ GENERATORS = {
     for entry in (
         GeneratorEntry("vae", "VAE", "tab:blue", "vae", "VAEGenerator", network=True),
         GeneratorEntry("gan", "GAN", "tab:orange", "gan", "GANGenerator", network=True),
-        GeneratorEntry("gaussian", "Gaussian reference", "tab:green", "gaussian", "GaussianReference", network=False),
-        GeneratorEntry("mixture", "mixture reference", "tab:brown", "mixture", "MixtureReference", network=False),
         GeneratorEntry(
-            "independent", "independent reference", "tab:purple", "independent", "IndependentReference", network=False
+            "gaussian",
+            "Gaussian reference",
+            "tab:green",
+            "gaussian",
+            "GaussianReference",
+            network=False,
+        ),
+        GeneratorEntry(
+            "mixture",
+            "mixture reference",
+            "tab:brown",
+            "mixture",
+            "MixtureReference",
+            network=False,
+        ),
+        GeneratorEntry(
+            "independent",
+            "independent reference",
+            "tab:purple",
+            "independent",
+            "IndependentReference",
+            network=False,
         ),
     )
 }

@@ -43,7 +43,9 @@ class GaussianReference(Generator):
     covariance would take 3.2 GB per label).
     """
 
-    def fit(self, x, y, *, seed, zero_value=None, device="cpu", cuda_graphs=False, progress=False) -> pd.DataFrame:
+    def fit(
+        self, x, y, *, seed, zero_value=None, device="cpu", cuda_graphs=False, progress=False
+    ) -> pd.DataFrame:
         y = label_array(y, len(x))
         k = max(self.n_labels, 1)
         self.mean = np.stack([x[y == label].mean(axis=0) for label in range(k)])
@@ -61,11 +63,15 @@ class GaussianReference(Generator):
             for rows in row_chunks(np.flatnonzero(y == label)):
                 z = rng.standard_normal((len(rows), len(xc)))
                 e = rng.standard_normal((len(rows), xc.shape[1]))
-                out[rows] = self.mean[label] + np.sqrt((1 - s) / len(xc)) * (z @ xc) + np.sqrt(s * mu) * e
+                out[rows] = (
+                    self.mean[label] + np.sqrt((1 - s) / len(xc)) * (z @ xc) + np.sqrt(s * mu) * e
+                )
         return out
 
     def numbers(self) -> dict[str, np.ndarray]:
-        return {name: getattr(self, name) for name in ("mean", "centred", "labels", "shrinkage", "mu")}
+        return {
+            name: getattr(self, name) for name in ("mean", "centred", "labels", "shrinkage", "mu")
+        }
 
     def load(self, fitted: dict, numbers: dict[str, np.ndarray]) -> None:
         for name, value in numbers.items():

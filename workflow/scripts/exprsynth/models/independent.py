@@ -17,7 +17,9 @@ class IndependentReference(Generator):
     Keeps every marginal exactly and destroys all gene-gene structure.
     """
 
-    def fit(self, x, y, *, seed, zero_value=None, device="cpu", cuda_graphs=False, progress=False) -> pd.DataFrame:
+    def fit(
+        self, x, y, *, seed, zero_value=None, device="cpu", cuda_graphs=False, progress=False
+    ) -> pd.DataFrame:
         self.data, self.labels = np.array(x), label_array(y, len(x))
         return pd.DataFrame({"epoch": [0]})
 

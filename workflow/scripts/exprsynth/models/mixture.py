@@ -20,7 +20,9 @@ from .base import Generator, bic_gaussian_mixture, label_array, row_chunks
 
 
 class MixtureReference(Generator):
-    def fit(self, x, y, *, seed, zero_value=None, device="cpu", cuda_graphs=False, progress=False) -> pd.DataFrame:
+    def fit(
+        self, x, y, *, seed, zero_value=None, device="cpu", cuda_graphs=False, progress=False
+    ) -> pd.DataFrame:
         y = label_array(y, len(x))
         k_labels = max(self.n_labels, 1)
         self.mean = x.mean(axis=0)
@@ -58,10 +60,17 @@ class MixtureReference(Generator):
         out = np.empty((n, len(self.mean)))
         for label in np.unique(y):
             for rows in row_chunks(np.flatnonzero(y == label)):
-                component = rng.choice(len(self.weights[label]), size=len(rows), p=self.weights[label])
+                component = rng.choice(
+                    len(self.weights[label]), size=len(rows), p=self.weights[label]
+                )
                 e = rng.standard_normal((len(rows), self.centres.shape[2]))
-                z = self.centres[label, component] + np.einsum("nij,nj->ni", self.cholesky[label, component], e)
-                noise = self.residual_mean[label] + rng.standard_normal((len(rows), len(self.mean))) * self.noise_sd[label]
+                z = self.centres[label, component] + np.einsum(
+                    "nij,nj->ni", self.cholesky[label, component], e
+                )
+                noise = (
+                    self.residual_mean[label]
+                    + rng.standard_normal((len(rows), len(self.mean))) * self.noise_sd[label]
+                )
                 out[rows] = self.mean + z @ self.axes + noise
         return out
 

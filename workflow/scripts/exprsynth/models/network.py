@@ -20,13 +20,18 @@ class NetworkGenerator(Generator):
     MODULE: type[torch.nn.Module]
     ARCHITECTURE: tuple[str, ...] = ()
 
-    def fit(self, x, y, *, seed, zero_value=None, device="cpu", cuda_graphs=False, progress=False) -> pd.DataFrame:
+    def fit(
+        self, x, y, *, seed, zero_value=None, device="cpu", cuda_graphs=False, progress=False
+    ) -> pd.DataFrame:
         torch.manual_seed(seed)
         self.seed = seed
         dev = resolve_device(device)
         on = resolve_zero_inflation(self._zero_inflation_setting(), x, zero_value)
         # Stored in the checkpoint as plain floats, so it rebuilds the same module.
-        self.fitted = {"zero_inflation": on, "zero_value": [float(v) for v in zero_value] if on else None}
+        self.fitted = {
+            "zero_inflation": on,
+            "zero_value": [float(v) for v in zero_value] if on else None,
+        }
         self.module = self._build().to(dev)
         if on:
             self.module.init_zero_rate(torch.as_tensor(is_zero(x, zero_value).mean(axis=0)))
@@ -39,7 +44,9 @@ class NetworkGenerator(Generator):
     def _zero_inflation_setting(self):
         return self.settings["zero_inflation"]
 
-    def _train(self, x: torch.Tensor, y: torch.Tensor | None, *, cuda_graphs: bool, progress: bool) -> pd.DataFrame:
+    def _train(
+        self, x: torch.Tensor, y: torch.Tensor | None, *, cuda_graphs: bool, progress: bool
+    ) -> pd.DataFrame:
         raise NotImplementedError
 
     def _build(self) -> torch.nn.Module:

@@ -175,7 +175,9 @@ def train_vae(
 
     run = StepRunner(step, batch_size, x.device, cuda_graph)
     rows = []
-    bar = tqdm(range(1, epochs + 1), desc="VAE", unit="epoch", disable=not progress, mininterval=1.0)
+    bar = tqdm(
+        range(1, epochs + 1), desc="VAE", unit="epoch", disable=not progress, mininterval=1.0
+    )
     for epoch in bar:
         model.train()
         # KL warm-up: beta ramps linearly from 0 to its target over the first epochs.
@@ -226,7 +228,9 @@ def train_gan(
     opt_g = FlatAdam(model.generator_parameters(), lr=lr, betas=betas, capturable=graphed)
     # Every generator parameter lives in opt_g.flat: one buffer to average.
     ema_flat = None if ema is None else opt_g.flat.clone()
-    opt_d = FlatAdam(model.critic_parameters(), lr=lr_discriminator or lr, betas=betas, capturable=graphed)
+    opt_d = FlatAdam(
+        model.critic_parameters(), lr=lr_discriminator or lr, betas=betas, capturable=graphed
+    )
     # Batches are a multiple of the pack size, so packs never straddle a batch edge.
     batch_size = max(model.pack, batch_size - batch_size % model.pack)
     sums = torch.zeros(3, device=x.device)  # discriminator, generator, Wasserstein
@@ -272,7 +276,9 @@ def train_gan(
     # Counted across epochs: an epoch of fewer batches than critic_steps (a small data set)
     # must still lead to generator steps, and the ratio holds for any number of batches.
     critic_steps_done = 0
-    bar = tqdm(range(1, epochs + 1), desc="GAN", unit="epoch", disable=not progress, mininterval=1.0)
+    bar = tqdm(
+        range(1, epochs + 1), desc="GAN", unit="epoch", disable=not progress, mininterval=1.0
+    )
     for epoch in bar:
         model.train()
         sums.zero_()
@@ -288,7 +294,9 @@ def train_gan(
         totals, steps = torch.stack([sums, counts]).tolist()
         # NaN, not 0, for a loss without a step this epoch (too few batches for one).
         means = [total / n if n else math.nan for total, n in zip(totals, steps)]
-        row = dict(zip(["epoch", "discriminator_loss", "generator_loss", "wasserstein"], [epoch, *means]))
+        row = dict(
+            zip(["epoch", "discriminator_loss", "generator_loss", "wasserstein"], [epoch, *means])
+        )
         stepped = {k: v for k, v, n in zip(list(row)[1:], means, steps) if n}
         _check_finite("GAN", epoch, stepped, "lower gan.lr or check the input for extreme values")
         rows.append(row)

@@ -105,7 +105,9 @@ class VAE(nn.Module):
     def decode(self, z: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
         return self.decoder(with_labels(z, y, self.n_labels))
 
-    def decode_hurdle(self, z: torch.Tensor, y: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+    def decode_hurdle(
+        self, z: torch.Tensor, y: torch.Tensor | None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """(mean, logit of P(entry is zero)), both from the decoder's last hidden layer."""
         h = self.decoder[:-1](with_labels(z, y, self.n_labels))
         return self.decoder[-1](h), self.to_zero_logit(h)
@@ -113,7 +115,9 @@ class VAE(nn.Module):
     def is_zero(self, x: torch.Tensor) -> torch.Tensor:
         return (x - self.zero_value).abs() <= ZERO_TOLERANCE
 
-    def loss(self, x: torch.Tensor, y: torch.Tensor | None, *, beta: float | None = None) -> VAELoss:
+    def loss(
+        self, x: torch.Tensor, y: torch.Tensor | None, *, beta: float | None = None
+    ) -> VAELoss:
         mu, logvar = self.encode(x, y)
         z = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar)
         kl = (-0.5 * (1 + logvar - mu.pow(2) - logvar.exp()).sum(dim=1)).mean()
@@ -158,7 +162,9 @@ class VAE(nn.Module):
         for k in range(len(self.latent_mean)):
             rows = everyone if y is None or int((y == k).sum()) < 2 else y == k
             if self.latent_sampling == "mixture":
-                weight, mean, cov = _mixture_fit(mu[rows], var[rows], self.latent_weight.shape[1], seed)
+                weight, mean, cov = _mixture_fit(
+                    mu[rows], var[rows], self.latent_weight.shape[1], seed
+                )
             else:
                 mean = mu[rows].mean(dim=0, keepdim=True)
                 cov = torch.cov(mu[rows].T).reshape(1, self.latent_dim, self.latent_dim)
@@ -217,7 +223,9 @@ def _mixture_fit(mu: torch.Tensor, var: torch.Tensor, most: int, seed: int):
     best = bic_gaussian_mixture(z, most, 2, seed)
     member = torch.as_tensor(best.predict_proba(z), dtype=var.dtype, device=var.device)  # n x c
     spread = (member.T @ var) / member.sum(dim=0, keepdim=True).T.clamp(min=1e-12)  # c x d
-    cov = torch.as_tensor(best.covariances_, dtype=var.dtype, device=var.device) + torch.diag_embed(spread)
+    cov = torch.as_tensor(best.covariances_, dtype=var.dtype, device=var.device) + torch.diag_embed(
+        spread
+    )
     as_tensor = lambda a: torch.as_tensor(a, dtype=var.dtype, device=var.device)  # noqa: E731
     return as_tensor(best.weights_), as_tensor(best.means_), cov
 
@@ -237,7 +245,11 @@ class VAEGenerator(NetworkGenerator):
     def _zero_inflation_setting(self):
         setting = self.settings["zero_inflation"]
         # The mse_mean reading has no likelihood to add the hurdle to.
-        return False if self.settings["reconstruction"] == "mse_mean" and setting == "auto" else setting
+        return (
+            False
+            if self.settings["reconstruction"] == "mse_mean" and setting == "auto"
+            else setting
+        )
 
     def _train(self, x, y, *, cuda_graphs, progress):
         s = self.settings

@@ -67,7 +67,9 @@ def roc_curve(truth: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.nda
         return np.array([0.0, 1.0]), np.full(2, np.nan), float("nan")
     order = np.argsort(-scores, kind="stable")
     scores, truth = scores[order], truth[order]
-    last = np.r_[np.flatnonzero(np.diff(scores)), len(scores) - 1]  # last row of each distinct score
+    last = np.r_[
+        np.flatnonzero(np.diff(scores)), len(scores) - 1
+    ]  # last row of each distinct score
     tp = np.cumsum(truth)[last]
     fp = last + 1 - tp
     tpr, fpr = np.r_[0, tp] / tp[-1], np.r_[0, fp] / fp[-1]
@@ -92,13 +94,17 @@ def training_curves(histories: dict[str, pd.DataFrame]) -> plt.Figure:
     from matplotlib.ticker import MaxNLocator
 
     trained = {m: h for m, h in histories.items() if len(h) > 1}
-    fig, axes = plt.subplots(1, max(len(trained), 1), figsize=(5.5 * max(len(trained), 1), 4.3), squeeze=False)
+    fig, axes = plt.subplots(
+        1, max(len(trained), 1), figsize=(5.5 * max(len(trained), 1), 4.3), squeeze=False
+    )
     # Terms on another scale than the losses get their own axis: the VAE's KL (a few units
     # beside a reconstruction of hundreds) and the critic's Wasserstein estimate.
     own_axis = {"kl": "KL (per sample)", "wasserstein": "Wasserstein estimate"}
     for ax, (model, hist) in zip(axes[0], trained.items()):
         lines, right = [], None
-        for i, column in enumerate(c for c in hist.columns if c not in ("epoch", "beta", "active_units")):
+        for i, column in enumerate(
+            c for c in hist.columns if c not in ("epoch", "beta", "active_units")
+        ):
             logged = hist[column].notna()  # a GAN epoch without a generator step logs none
             if not logged.any():
                 continue
@@ -107,12 +113,24 @@ def training_curves(histories: dict[str, pd.DataFrame]) -> plt.Figure:
                 right = right or ax.twinx()
                 right.set_ylabel(own_axis[column])
                 target = right
-            lines += target.plot(hist["epoch"][logged], hist[column][logged], color=f"C{i}", label=column.replace("_", " "))
+            lines += target.plot(
+                hist["epoch"][logged],
+                hist[column][logged],
+                color=f"C{i}",
+                label=column.replace("_", " "),
+            )
         ax.set(title=f"{_label(model)} training", xlabel="epoch", ylabel="loss (per sample)")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         # Below the panel: inside, it would cover one axis's lines or the other's.
         labels = [line.get_label() for line in lines]
-        ax.legend(lines, labels, frameon=False, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=len(lines))
+        ax.legend(
+            lines,
+            labels,
+            frameon=False,
+            loc="upper center",
+            bbox_to_anchor=(0.5, -0.16),
+            ncol=len(lines),
+        )
         ax.grid(alpha=0.3)
     if not trained:
         axes[0, 0].text(0.5, 0.5, "no trained models", ha="center")
@@ -124,7 +142,9 @@ def training_curves(histories: dict[str, pd.DataFrame]) -> plt.Figure:
     return fig
 
 
-def pca_comparison(train: np.ndarray, test: np.ndarray, synthetic: dict[str, np.ndarray], max_points: int = 500) -> plt.Figure:
+def pca_comparison(
+    train: np.ndarray, test: np.ndarray, synthetic: dict[str, np.ndarray], max_points: int = 500
+) -> plt.Figure:
     """Real test and each generator's samples on the first two PCs of the real training data."""
     mean = train.mean(axis=0)
     pcs, share = principal_axes(train)
@@ -140,7 +160,12 @@ def pca_comparison(train: np.ndarray, test: np.ndarray, synthetic: dict[str, np.
         if model != "real":
             ax.scatter(real[:, 0], real[:, 1], s=6, c=REAL_COLOR, alpha=0.25, label="real (test)")
         ax.scatter(pts[:, 0], pts[:, 1], s=6, c=_color(model), alpha=0.6, label=_label(model))
-        ax.set(title=_label(model), xlabel=f"PC1 ({ev[0]:.0f}%)", xlim=(lo[0] - pad[0], hi[0] + pad[0]), ylim=(lo[1] - pad[1], hi[1] + pad[1]))
+        ax.set(
+            title=_label(model),
+            xlabel=f"PC1 ({ev[0]:.0f}%)",
+            xlim=(lo[0] - pad[0], hi[0] + pad[0]),
+            ylim=(lo[1] - pad[1], hi[1] + pad[1]),
+        )
         ax.legend(loc="upper right", fontsize=7, frameon=False, markerscale=2)
     axes[0].set_ylabel(f"PC2 ({ev[1]:.0f}%)")
     fig.suptitle("PCA of real held-out vs synthetic samples (PCs fitted on real training data)")
@@ -161,13 +186,25 @@ def distribution_comparison(
         bins = histogram_bins(real, real.size)
         ax.hist(real, bins=bins, density=True, color=REAL_COLOR, alpha=0.45, label=REAL_LABEL)
         for model, values in synth.items():
-            ax.hist(values, bins=bins, density=True, histtype="step", lw=1.4, color=_color(model), label=_label(model))
+            ax.hist(
+                values,
+                bins=bins,
+                density=True,
+                histtype="step",
+                lw=1.4,
+                color=_color(model),
+                label=_label(model),
+            )
         ax.set(title=title, xlabel="scaled expression", ylabel="density")
     for ax in axes.ravel()[len(panels) :]:  # fewer than six genes leave more panels empty
         ax.set_axis_off()
     # The legend gets the last panel, not a corner of the first.
-    axes.ravel()[-1].legend(*axes.ravel()[0].get_legend_handles_labels(), frameon=False, loc="center left")
-    fig.suptitle("Marginal distributions of the most variable genes (scaled: log1p, standardised on train)")
+    axes.ravel()[-1].legend(
+        *axes.ravel()[0].get_legend_handles_labels(), frameon=False, loc="center left"
+    )
+    fig.suptitle(
+        "Marginal distributions of the most variable genes (scaled: log1p, standardised on train)"
+    )
     fig.tight_layout()
     return fig
 
@@ -183,7 +220,11 @@ def gene_mean_variance(test: np.ndarray, synthetic: dict[str, np.ndarray]) -> pl
             ax.scatter(real_stat, synth_stat, s=5, c=_color(model), alpha=0.6)
             lims = [min(real_stat.min(), synth_stat.min()), max(real_stat.max(), synth_stat.max())]
             ax.plot(lims, lims, "k--", lw=0.8, label="y = x")
-            ax.set(title=f"{_label(model)}: per-gene {name}", xlabel=f"real {name}", ylabel=f"synthetic {name}")
+            ax.set(
+                title=f"{_label(model)}: per-gene {name}",
+                xlabel=f"real {name}",
+                ylabel=f"synthetic {name}",
+            )
             ax.legend(frameon=False, fontsize=7)
     fig.suptitle("Per-gene mean and variance, synthetic vs real held-out (scaled space)")
     fig.tight_layout()
@@ -200,11 +241,16 @@ def correlation_heatmaps(
     genes = most_variable_genes(spread, max_genes)
     real = np.nan_to_num(np.corrcoef(test[:, genes], rowvar=False))
     order = leaves_list(linkage(real, method="average"))
-    mats = {"real": real, **{m: np.nan_to_num(np.corrcoef(x[:, genes], rowvar=False)) for m, x in synthetic.items()}}
+    mats = {
+        "real": real,
+        **{m: np.nan_to_num(np.corrcoef(x[:, genes], rowvar=False)) for m, x in synthetic.items()},
+    }
     n = len(mats)
     fig, axes = plt.subplots(1, n, figsize=(3.2 * n + 1, 3.7), layout="constrained")
     for ax, (model, c) in zip(axes, mats.items()):
-        im = ax.imshow(c[np.ix_(order, order)], vmin=-1, vmax=1, cmap="RdBu_r", interpolation="nearest")
+        im = ax.imshow(
+            c[np.ix_(order, order)], vmin=-1, vmax=1, cmap="RdBu_r", interpolation="nearest"
+        )
         ax.set(title=_label(model), xticks=[], yticks=[], xlabel=f"{len(genes)} genes")
     fig.colorbar(im, ax=list(axes), shrink=0.8, label="Pearson correlation")
     fig.suptitle("Gene-gene correlation, ordered by hierarchical clustering of the real data")
@@ -219,7 +265,11 @@ def c2st_roc(details: dict[str, dict[str, np.ndarray]]) -> plt.Figure:
         name = "real train vs test (floor)" if model == "real" else _label(model)
         ax.plot(fpr, tpr, color=_color(model), lw=1.6, label=f"{name}: AUROC {auc:.2f}")
     ax.plot([0, 1], [0, 1], "k:", lw=0.8, label="chance")
-    ax.set(xlabel="false positive rate", ylabel="true positive rate", title="Classifier two-sample test (boosted trees)")
+    ax.set(
+        xlabel="false positive rate",
+        ylabel="true positive rate",
+        title="Classifier two-sample test (boosted trees)",
+    )
     ax.legend(frameon=False, fontsize=8, loc="lower right")
     fig.tight_layout()
     return fig
@@ -229,12 +279,24 @@ def dcr_histograms(details: dict[str, dict[str, np.ndarray]], against: str = "te
     """Distance from each sample to its closest training record, beside real held-out samples."""
     real = details["real"]["dcr_train"]
     models = [m for m in details if m != "real"]
-    fig, axes = plt.subplots(1, len(models), figsize=(3.6 * len(models), 3.6), sharey=True, squeeze=False)
+    fig, axes = plt.subplots(
+        1, len(models), figsize=(3.6 * len(models), 3.6), sharey=True, squeeze=False
+    )
     # From 0, where copies would show, though the distances start far above it.
-    bins = histogram_bins(np.concatenate([d["dcr_train"] for d in details.values()]), real.size, start=0.0)
+    bins = histogram_bins(
+        np.concatenate([d["dcr_train"] for d in details.values()]), real.size, start=0.0
+    )
     for ax, model in zip(axes[0], models):
         ax.hist(real, bins=bins, density=True, color=REAL_COLOR, alpha=0.45, label="real held-out")
-        ax.hist(details[model]["dcr_train"], bins=bins, density=True, histtype="step", lw=1.6, color=_color(model), label=_label(model))
+        ax.hist(
+            details[model]["dcr_train"],
+            bins=bins,
+            density=True,
+            histtype="step",
+            lw=1.6,
+            color=_color(model),
+            label=_label(model),
+        )
         ax.set(title=_label(model), xlabel="distance to closest training sample")
         ax.legend(frameon=False, fontsize=7)
     axes[0, 0].set_ylabel("density")
@@ -251,22 +313,36 @@ def de_scatter(details: dict[str, dict[str, np.ndarray]], against: str = "test")
     synthetic against real held-out. Effects, not t-statistics: a t-statistic grows with the
     sample size, and the synthetic sets are larger than the held-out one."""
     models = [m for m in details if m != "real" and "de_effect_synth" in details[m]]
-    fig, axes = plt.subplots(1, max(len(models), 1), figsize=(3.6 * max(len(models), 1), 3.8), squeeze=False)
+    fig, axes = plt.subplots(
+        1, max(len(models), 1), figsize=(3.6 * max(len(models), 1), 3.8), squeeze=False
+    )
     for ax, model in zip(axes[0], models):
         real, synth = details[model]["de_effect_real"], details[model]["de_effect_synth"]
         ax.scatter(real, synth, s=5, c=_color(model), alpha=0.6)
         lim = np.abs(np.r_[real, synth]).max()
         ax.plot([-lim, lim], [-lim, lim], "k--", lw=0.8, label="y = x")
         slope, intercept = np.polyfit(real, synth, 1)
-        ax.plot([-lim, lim], [intercept - slope * lim, intercept + slope * lim], color=_color(model), lw=1, label=f"fit: slope {slope:.2f}")
+        ax.plot(
+            [-lim, lim],
+            [intercept - slope * lim, intercept + slope * lim],
+            color=_color(model),
+            lw=1,
+            label=f"fit: slope {slope:.2f}",
+        )
         real_set = "real training" if against == "train" else "real held-out"
-        ax.set(title=_label(model), xlabel=f"effect, {real_set} (sd units)", ylabel="effect, synthetic (sd units)")
+        ax.set(
+            title=_label(model),
+            xlabel=f"effect, {real_set} (sd units)",
+            ylabel="effect, synthetic (sd units)",
+        )
         ax.legend(frameon=False, fontsize=7, loc="upper left")
     if not models:
         axes[0, 0].text(0.5, 0.5, "no labels: differential expression not assessed", ha="center")
         axes[0, 0].set_axis_off()
     contrast = f"{details[models[0]]['de_label']} vs the rest" if models else "by label"
-    fig.suptitle(f"Differential expression ({contrast}): per-gene mean difference recovered by each generator")
+    fig.suptitle(
+        f"Differential expression ({contrast}): per-gene mean difference recovered by each generator"
+    )
     fig.tight_layout()
     return fig
 
@@ -281,7 +357,9 @@ def forest_plot(summary: pd.DataFrame, models: list[str], against: str = "test")
     metrics = list(dict.fromkeys(summary.metric))
     ncol = 4
     nrow = int(np.ceil(len(metrics) / ncol))
-    fig, axes = plt.subplots(nrow, ncol, figsize=(4.2 * ncol, 1.5 + 0.35 * len(models) * nrow), squeeze=False)
+    fig, axes = plt.subplots(
+        nrow, ncol, figsize=(4.2 * ncol, 1.5 + 0.35 * len(models) * nrow), squeeze=False
+    )
     for ax, metric in zip(axes.ravel(), metrics):
         rows = summary[summary.metric == metric].set_index("model").reindex(models)
         for i, model in enumerate(models):
@@ -305,12 +383,16 @@ def forest_plot(summary: pd.DataFrame, models: list[str], against: str = "test")
     for ax in axes.ravel()[len(metrics) :]:
         ax.set_axis_off()
     n = int(summary["n_replicates"].max()) if len(summary) else 0
-    fig.suptitle(f"All metrics: mean and 95% CI over {n} replicate(s); dashed: {_floor_text(against)}")
+    fig.suptitle(
+        f"All metrics: mean and 95% CI over {n} replicate(s); dashed: {_floor_text(against)}"
+    )
     fig.tight_layout()
     return fig
 
 
-def comparison_summary(summary: pd.DataFrame, models: list[str], against: str = "test") -> plt.Figure:
+def comparison_summary(
+    summary: pd.DataFrame, models: list[str], against: str = "test"
+) -> plt.Figure:
     """Bar per model (mean, with 95% CI when replicated) and the real-vs-real floor dashed."""
     metrics = [m for m in SUMMARY_METRICS if m in set(summary.metric)]
     ncol = 5
@@ -326,13 +408,19 @@ def comparison_summary(summary: pd.DataFrame, models: list[str], against: str = 
         if len(floor):
             ax.axhline(floor.iloc[0], color="k", ls="--", lw=1, label="real vs real")
             ax.legend(frameon=False, fontsize=7)
-        ax.set_xticks(range(len(models)), [_label(m) for m in models], rotation=30, ha="right", fontsize=8)
+        ax.set_xticks(
+            range(len(models)), [_label(m) for m in models], rotation=30, ha="right", fontsize=8
+        )
         ax.set_title(SUMMARY_METRICS[metric], fontsize=9)
     for ax in axes.ravel()[len(metrics) :]:
         ax.set_axis_off()
     n = int(summary["n_replicates"].max()) if len(summary) else 0
-    data = "the training data (evaluation.against: train)" if against == "train" else "held-out data"
-    fig.suptitle(f"Generator comparison on {data} ({n} replicate{'s' if n != 1 else ''}; bars: mean, whiskers: 95% CI)")
+    data = (
+        "the training data (evaluation.against: train)" if against == "train" else "held-out data"
+    )
+    fig.suptitle(
+        f"Generator comparison on {data} ({n} replicate{'s' if n != 1 else ''}; bars: mean, whiskers: 95% CI)"
+    )
     fig.tight_layout()
     return fig
 

@@ -75,7 +75,12 @@ def verdict_rst(
         )
     lines.append("")
     if len(data_notes) > 1:
-        lines += ["Changed on the way in:", "", *[f"- {note.removeprefix('note: ')}" for note in data_notes[1:]], ""]
+        lines += [
+            "Changed on the way in:",
+            "",
+            *[f"- {note.removeprefix('note: ')}" for note in data_notes[1:]],
+            "",
+        ]
     if n < 2:
         lines += [
             "With a single replicate no difference can be tested, so no winner is named; "
@@ -88,13 +93,17 @@ def verdict_rst(
         wins = {m: per_metric.index[per_metric["winner"] == m].tolist() for m in contenders}
         unclear = per_metric.index[per_metric["winner"] == "no clear winner"].tolist()
         # Both networks NaN on every replicate: e.g. augmentation_gain on 50 training samples or fewer.
-        means = summary.pivot_table(index="metric", columns="model", values="mean", dropna=False, sort=False)
+        means = summary.pivot_table(
+            index="metric", columns="model", values="mean", dropna=False, sort=False
+        )
         missing = means.index[means[a].isna() & means[b].isna()].tolist()
         title = f"{display_name(a)} against {display_name(b)}"
         lines += [title, "-" * len(title), ""]
         for m in contenders:
             if wins[m]:
-                lines.append(f"- **{display_name(m)} wins** on {_count(wins[m])}: {', '.join(wins[m])}.")
+                lines.append(
+                    f"- **{display_name(m)} wins** on {_count(wins[m])}: {', '.join(wins[m])}."
+                )
         if unclear:
             lines.append(f"- **No clear winner** on {_count(unclear)}: {', '.join(unclear)}.")
         if missing:
@@ -117,10 +126,20 @@ def verdict_rst(
     duel = {a, b} <= set(models)
     lines += [
         f"Headline metrics (mean [95% CI]; floor = {floor}"
-        + (f"; the last column: {display_name(a)} vs {display_name(b)}, p adjusted as above):" if duel and len(tested) else "):"),
+        + (
+            f"; the last column: {display_name(a)} vs {display_name(b)}, p adjusted as above):"
+            if duel and len(tested)
+            else "):"
+        ),
         "",
     ]
-    header = ["metric", "better", "floor", *[display_name(m) for m in models], *(["winner (p)"] if duel else [])]
+    header = [
+        "metric",
+        "better",
+        "floor",
+        *[display_name(m) for m in models],
+        *(["winner (p)"] if duel else []),
+    ]
     rows = []
     for metric in HEADLINE:
         if metric not in per_metric.index:
@@ -134,7 +153,11 @@ def verdict_rst(
                 per_metric.loc[metric, "better"],
                 f"{per_metric.loc[metric, 'floor']:.3g}",
                 *[_fmt(g.loc[m]) for m in models],
-                *([f"{display_name(winner)} ({_p(p)})" if np.isfinite(p) else winner] if duel else []),
+                *(
+                    [f"{display_name(winner)} ({_p(p)})" if np.isfinite(p) else winner]
+                    if duel
+                    else []
+                ),
             ]
         )
     lines += _rst_table(header, rows)
@@ -160,19 +183,29 @@ def _against_references(summary, pairs, networks, references) -> list[str]:
                 continue
             g = g.set_index("model")
             better = METRIC_BY_NAME[metric].better
-            score = {r: float(oriented_score([g.loc[r, "mean"]], better, g.loc[r, "floor"])[0]) for r in references}
+            score = {
+                r: float(oriented_score([g.loc[r, "mean"]], better, g.loc[r, "floor"])[0])
+                for r in references
+            }
             score = {r: v for r, v in score.items() if np.isfinite(v)}
             if not score:
                 continue
             best = max(score, key=score.get)
             row = pairs[
                 (pairs.metric == metric)
-                & (((pairs.model_a == net) & (pairs.model_b == best)) | ((pairs.model_a == best) & (pairs.model_b == net)))
+                & (
+                    ((pairs.model_a == net) & (pairs.model_b == best))
+                    | ((pairs.model_a == best) & (pairs.model_b == net))
+                )
             ]
             if row.empty:
                 continue
             row = row.iloc[0]
-            p = f"{display_name(best)}, {_p(row.p_adjusted)}" if np.isfinite(row.p_adjusted) else display_name(best)
+            p = (
+                f"{display_name(best)}, {_p(row.p_adjusted)}"
+                if np.isfinite(row.p_adjusted)
+                else display_name(best)
+            )
             winner = row.winner if tested else row.leader
             if winner == net:
                 beats.append(f"{metric} ({p})")

@@ -136,6 +136,7 @@ def load_user_data(
                 f"matrix; set data.metadata to a CSV/TSV table with columns {sample_id_column} and "
                 f"{label_column}"
             )
+    _check_enough_samples(expression, source)
     if labels is not None:
         labels = _rare_classes(
             labels, label_source, rare_classes, min_class_size, test_fraction, notes
@@ -484,13 +485,17 @@ def _rare_classes(
     return labels[~labels.isin(rare.index)]
 
 
+def _check_enough_samples(expression, path) -> None:
+    if len(expression) < MIN_SAMPLES:
+        raise InputError(
+            f"{path}: {len(expression)} samples, fewer than the {MIN_SAMPLES} the train/test split "
+            f"needs; add samples"
+        )
+
+
 def _check_sample_counts(expression, path, labels, label_source, test_fraction: float) -> None:
     n = len(expression)
-    if n < MIN_SAMPLES:
-        raise InputError(
-            f"{path}: {n} samples, fewer than the {MIN_SAMPLES} the train/test split needs; "
-            f"add samples"
-        )
+    _check_enough_samples(expression, path)  # again: a rare-class policy may have dropped some
     if labels is None:
         return
     n_test = n_test_samples(n, test_fraction)

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 import sklearn.ensemble  # noqa: F401
 from threadpoolctl import threadpool_limits
 
-from exprsynth.data.preprocess import encode_labels, split_data, zero_values
-from exprsynth.evaluation.evaluate import evaluate
+from exprsynth.data.preprocess import encode_labels, split_data
+from exprsynth.evaluation.evaluate import evaluate_scaled
 from exprsynth.io.files import (
     read_expression,
     read_scaler,
@@ -73,20 +73,17 @@ def main(
             hist = read_table(scored.history)
             loss_column = next((c for c in ("loss", "generator_loss") if c in hist), None)
             loss = hist[loss_column].to_numpy() if loss_column else None
-        result = evaluate(
+        result = evaluate_scaled(
             data.x_train,
             reference,
             synth,
+            fitted,
             y_train=data.y_train,
             y_test=y_reference,
             y_synth=y_synth,
             modules=module_of_gene.fillna("background").to_numpy(),
             loss_history=loss,
-            # Each gene's expression 0 in the scaled space, for the zero-fraction metrics.
-            zero_value=zero_values(fitted, len(data.genes)),
-            zero_clipped=fitted.log1p,
             max_genes=max_genes,
-            gene_spread=fitted.spread(data.x_train),
             label_levels=data.label_levels,
             seed=seed,
         )

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from . import metrics as M
-from ..data.preprocess import most_variable_genes
+from ..data.preprocess import Scaler, most_variable_genes, zero_values
 
 
 @dataclass
@@ -155,3 +155,19 @@ def evaluate(
                 str(label_levels[positive] if label_levels else positive)
             )
     return Evaluation({m.name: float(v[m.name]) for m in M.METRICS}, details)
+
+
+def evaluate_scaled(
+    train: np.ndarray, reference: np.ndarray, synth: np.ndarray | None, scaler: Scaler, **kwargs
+) -> Evaluation:
+    """`evaluate` with what the scaler knows: each gene's zero in the scaled space, whether
+    its inverse clips at zero (log1p), and the genes' spread before standardisation."""
+    return evaluate(
+        train,
+        reference,
+        synth,
+        zero_value=zero_values(scaler, train.shape[1]),
+        zero_clipped=scaler.log1p,
+        gene_spread=scaler.spread(train),
+        **kwargs,
+    )

@@ -280,3 +280,12 @@ def test_verdict_without_both_networks_has_no_duel_column():
         "**VAE** beats the best reference on 0 metrics; the best reference beats it on 1 metric"
         in text
     )
+
+
+def test_a_collapsed_generators_perfect_precision_does_not_win():
+    """Samples bunched in the densest region all lie inside the real manifold: precision 1
+    (recall near 0). Precision is best at the floor, so the generator at the floor wins."""
+    s = summary(
+        table({"vae": [0.89, 0.90, 0.88, 0.91], "gan": [1.0, 1.0, 1.0, 1.0]}, "precision", 0.9)
+    )
+    assert s["better"].iloc[0] == "closer-to-floor" and s["winner"].iloc[0] == "vae"

@@ -468,7 +468,7 @@ def _rare_classes(
         )
         labels = labels.astype(object).where(~labels.isin(rare.index), name)
         notes.append(
-            f"note: {label_source}: {len(rare)} classes with fewer than {needed} samples "
+            f"note: {label_source}: {_classes(len(rare))} with fewer than {needed} samples "
             f"merged into {name!r}, {int(rare.sum())} samples: {listed} (data.rare_classes: merge)"
         )
         merged = int((labels == name).sum())
@@ -479,10 +479,14 @@ def _rare_classes(
         )
         return labels[labels != name]
     notes.append(
-        f"note: {label_source}: dropped {int(rare.sum())} samples of {len(rare)} classes with fewer "
+        f"note: {label_source}: dropped {int(rare.sum())} samples of {_classes(len(rare))} with fewer "
         f"than {needed} samples: {listed} (data.rare_classes: drop)"
     )
     return labels[~labels.isin(rare.index)]
+
+
+def _classes(n: int) -> str:
+    return f"{n} class{'es' if n != 1 else ''}"
 
 
 def _check_enough_samples(expression, path) -> None:

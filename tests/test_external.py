@@ -80,7 +80,7 @@ def test_bad_external_files_get_one_line(external):
     negative.to_csv(d / "negative.csv")
     train.iloc[:5].to_csv(d / "overlap.csv")
     cases = [
-        (["--synthetic", d / "fewer.csv"], f"{d / 'fewer.csv'}: 1 of the training set's"),
+        (["--synthetic", d / "fewer.csv"], f"{d / 'fewer.csv'}: 1 of the real data's"),
         (
             ["--synthetic", d / "negative.csv", "--transform", "none"],
             f"{d / 'negative.csv'}: negative value -1 at sample",
@@ -101,3 +101,31 @@ def test_bad_external_files_get_one_line(external):
         assert proc.returncode == 2, (args, proc.stderr)
         assert proc.stderr.startswith(f"error: {start}"), proc.stderr
         assert len(proc.stderr.strip().splitlines()) == 1 and "Traceback" not in proc.stderr
+
+
+def test_the_workflow_scores_external_samples_as_the_cli_does(tiny_run, tmp_path):
+    """config external: a CSV of samples made elsewhere (here the tiny run's Gaussian
+    samples, with their labels beside them) gets its own row in every table, the same
+    numbers the CLI gives, and a planted bad file stops the run in one line."""
+    import shutil
+
+    from conftest import TINY_CONFIG, run_snakemake, write_config
+
+    r = tiny_run / "results"
+    shutil.copy(r / "samples/gaussian/rep0.csv", tmp_path / "outside.csv")
+    shutil.copy(r / "samples/gaussian/rep0_metadata.csv", tmp_path / "outside_metadata.csv")
+    write_config(tmp_path, {**TINY_CONFIG, "replicates": [0], "models": ["gaussian"], "external": {"outside": "outside.csv"}})
+    run_snakemake(tmp_path, "--cores", "2", "results/comparison_results.csv")
+    summary = pd.read_csv(tmp_path / "results/comparison_results.csv")
+    assert set(summary.model) == {"gaussian", "outside"}
+    mine = pd.read_csv(tmp_path / "results/metrics/outside/rep0.csv").set_index("metric")["value"]
+    theirs = pd.read_csv(tmp_path / "results/metrics/gaussian/rep0.csv").set_index("metric")["value"]
+    ranked = [m for m in mine.index if m != "training_stability"]  # no history for outside samples
+    np.testing.assert_allclose(mine[ranked], theirs[ranked], rtol=1e-9, atol=1e-12)
+    assert "**outside** beats the best reference" in (tmp_path / "results/verdict.rst").read_text()
+    bad = pd.read_csv(tmp_path / "outside.csv", index_col=0)
+    bad.iloc[0, 0] = -5.0
+    bad.to_csv(tmp_path / "outside.csv")
+    proc = run_snakemake(tmp_path, "--cores", "2", "results/comparison_results.csv", check=False)
+    assert proc.returncode != 0
+    assert "Error: outside.csv: negative value -5 at sample" in proc.stderr

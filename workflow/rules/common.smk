@@ -28,7 +28,12 @@ checked_config(config)
 DATA = config["data"]
 # The only place data.source is read: None for the simulated cohort.
 USER_DATA = None if DATA["source"] == "simulate" else DATA["source"]
-MODELS = config["models"]
+EXTERNAL = config["external"]  # samples made outside exprsynth: name -> file
+GENERATED = config["models"]
+MODELS = [
+    *GENERATED,
+    *EXTERNAL,
+]  # everything scored: the generators, then the external sets
 REFERENCE_MODELS = [m for m in MODELS if m in REFERENCES]
 REPS = config["replicates"]
 SCRIPTS = Path(workflow.basedir) / "workflow" / "scripts"
@@ -118,6 +123,18 @@ def h5ad_outputs():
     if "exprsynth.io.h5ad" in NOT_LOADED:
         return {}
     return {"h5ad": "results/samples/{model}/rep{rep}.h5ad"}
+
+
+def external_file(wildcards):
+    """The external set's file for this replicate ({rep} in its path), or its one file."""
+    return EXTERNAL[wildcards.model].replace("{rep}", wildcards.rep)
+
+
+def external_inputs(wildcards):
+    """The file, and for a CSV/TSV the <file>_metadata.csv with its labels, if there is one."""
+    path = Path(external_file(wildcards))
+    labels = path.with_name(f"{path.name.split('.')[0]}_metadata.csv")
+    return {"source": str(path), **({"labels": str(labels)} if labels.exists() else {})}
 
 
 def checkpoint_path(wildcards):

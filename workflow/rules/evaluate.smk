@@ -59,7 +59,7 @@ rule evaluate_model:
     benchmark:
         "benchmarks/evaluate_model/{model}/rep{rep}.tsv"
     wildcard_constraints:
-        model="|".join(NETWORKS),
+        model="|".join([*NETWORKS, *EXTERNAL]),
     conda:
         "../../envs/data.yaml"
     threads: 1

@@ -55,6 +55,12 @@ def validate_config(config: dict, schema_path: str | Path = SCHEMA) -> dict:
     errors = sorted(jsonschema.Draft202012Validator(schema).iter_errors(config), key=_depth)
     if errors:
         raise ConfigError(_describe(errors[0]))
+    taken = sorted(set(config["external"]) & {*GENERATORS, "real"})
+    if taken:
+        raise ConfigError(
+            f"config: external.{taken[0]} is the name of a generator of exprsynth's (or of the "
+            f"floor); give the external samples another name"
+        )
     vae = config["vae"]
     if vae["reconstruction"] == "mse_mean" and vae.get("zero_inflation") in (True, "true"):
         raise ConfigError(

@@ -33,6 +33,30 @@ def read_set(path: str | Path, transform: str) -> tuple[pd.DataFrame, pd.DataFra
     return read_matrix(path, sep=SEPARATORS[fmt], transform=transform), None
 
 
+def with_genes_of(real: pd.DataFrame, other: pd.DataFrame, path) -> pd.DataFrame:
+    """`other` with `real`'s genes in `real`'s order; an error naming a missing gene."""
+    genes = list(real.columns)
+    missing = [g for g in genes if g not in other.columns]
+    if missing:
+        raise InputError(
+            f"{path}: {len(missing)} of the real data's {len(genes)} genes are missing (first: "
+            f"{missing[0]!r}); every set needs the real data's genes"
+        )
+    return other[genes]
+
+
+def check_support(real: pd.DataFrame, synthetic: pd.DataFrame, path) -> None:
+    """Synthetic values must lie where the data can: none negative where the real data have none."""
+    values = synthetic.to_numpy()
+    if real.to_numpy().min() >= 0 and (values < 0).any():
+        i, j = np.unravel_index(np.argmax(values < 0), values.shape)
+        raise InputError(
+            f"{path}: negative value {values[i, j]:g} at sample {synthetic.index[i]!r}, gene "
+            f"{synthetic.columns[j]!r}, where the real data have none; synthetic values must lie "
+            f"where the data can"
+        )
+
+
 def read_external_sets(
     train: str | Path,
     test: str | Path,
@@ -51,30 +75,15 @@ def read_external_sets(
     sets, obs = {}, {}
     for name, path in paths.items():
         sets[name], obs[name] = read_set(path, transform)
-    genes = list(sets["train"].columns)
-    for name in ("test", "synthetic"):
-        missing = [g for g in genes if g not in sets[name].columns]
-        if missing:
-            raise InputError(
-                f"{paths[name]}: {len(missing)} of the training set's {len(genes)} genes are "
-                f"missing (first: {missing[0]!r}); every set needs the training set's genes"
-            )
-        sets[name] = sets[name][genes]
+    sets["test"] = with_genes_of(sets["train"], sets["test"], test)
+    sets["synthetic"] = with_genes_of(sets["train"], sets["synthetic"], synthetic)
     overlap = sets["train"].index.intersection(sets["test"].index)
     if len(overlap):
         raise InputError(
             f"{test}: sample {overlap[0]!r} is also in {train}; the held-out set must not "
             f"share samples with the training set"
         )
-    real_min = sets["train"].to_numpy().min()
-    synth = sets["synthetic"].to_numpy()
-    if real_min >= 0 and (synth < 0).any():
-        i, j = np.unravel_index(np.argmax(synth < 0), synth.shape)
-        raise InputError(
-            f"{synthetic}: negative value {synth[i, j]:g} at sample {sets['synthetic'].index[i]!r}, "
-            f"gene {genes[j]!r}, where the training set has none; synthetic values must lie "
-            f"where the data can"
-        )
+    check_support(sets["train"], sets["synthetic"], synthetic)
     labels = {name: None for name in paths}
     if label_column:
         for name, path in paths.items():

@@ -7,7 +7,7 @@ import pandas as pd
 
 from ..evaluation.compare import ALPHA, oriented_score
 from ..evaluation.metrics import METRIC_BY_NAME
-from ..models import NETWORKS, REFERENCES, display_name
+from ..models import REFERENCES, display_name
 
 
 # Metrics quoted in the verdict's table, in this order.
@@ -49,7 +49,8 @@ def verdict_rst(
     a, b = contenders
     per_metric = summary.drop_duplicates("metric").set_index("metric")
     models = list(summary.model.unique())
-    networks = [m for m in models if m in NETWORKS]
+    # The networks, and samples made elsewhere (config external): each against the references.
+    networks = [m for m in models if m not in REFERENCES]
     references = [m for m in models if m in REFERENCES]
     n = int(summary["n_replicates"].max())
     tested = pairs[pairs["p_value"].notna()]

@@ -114,12 +114,22 @@ def test_the_workflow_scores_external_samples_as_the_cli_does(tiny_run, tmp_path
     r = tiny_run / "results"
     shutil.copy(r / "samples/gaussian/rep0.csv", tmp_path / "outside.csv")
     shutil.copy(r / "samples/gaussian/rep0_metadata.csv", tmp_path / "outside_metadata.csv")
-    write_config(tmp_path, {**TINY_CONFIG, "replicates": [0], "models": ["gaussian"], "external": {"outside": "outside.csv"}})
+    write_config(
+        tmp_path,
+        {
+            **TINY_CONFIG,
+            "replicates": [0],
+            "models": ["gaussian"],
+            "external": {"outside": "outside.csv"},
+        },
+    )
     run_snakemake(tmp_path, "--cores", "2", "results/comparison_results.csv")
     summary = pd.read_csv(tmp_path / "results/comparison_results.csv")
     assert set(summary.model) == {"gaussian", "outside"}
     mine = pd.read_csv(tmp_path / "results/metrics/outside/rep0.csv").set_index("metric")["value"]
-    theirs = pd.read_csv(tmp_path / "results/metrics/gaussian/rep0.csv").set_index("metric")["value"]
+    theirs = pd.read_csv(tmp_path / "results/metrics/gaussian/rep0.csv").set_index("metric")[
+        "value"
+    ]
     ranked = [m for m in mine.index if m != "training_stability"]  # no history for outside samples
     np.testing.assert_allclose(mine[ranked], theirs[ranked], rtol=1e-9, atol=1e-12)
     assert "**outside** beats the best reference" in (tmp_path / "results/verdict.rst").read_text()

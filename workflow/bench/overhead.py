@@ -16,9 +16,7 @@ the machine and on what else runs on it; the ratio of two programs run alternate
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -27,21 +25,17 @@ from pathlib import Path
 import pandas as pd
 
 ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from scaling import _run_measured as run_measured  # noqa: E402
 
 
 def measured(cmd: list[str]) -> tuple[float, float]:
-    """(wall seconds, CPU seconds of cmd and all its children)."""
+    """(wall seconds, CPU seconds of cmd and all its children); stops on a failure."""
     start = time.perf_counter()
-    with tempfile.TemporaryFile() as err:
-        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=err)
-        _, status, usage = os.wait4(proc.pid, 0)
-        wall = time.perf_counter() - start
-        if os.waitstatus_to_exitcode(status):
-            err.seek(0)
-            raise SystemExit(
-                f"{' '.join(cmd)} failed:\n{err.read().decode(errors='replace')[-3000:]}"
-            )
-    return wall, usage.ru_utime + usage.ru_stime
+    code, err, cpu, _ = run_measured(cmd)
+    if code:
+        raise SystemExit(f"{' '.join(cmd)} failed:\n{err[-3000:]}")
+    return time.perf_counter() - start, cpu
 
 
 def workflow_command(workdir: Path, cores: int) -> list[str]:

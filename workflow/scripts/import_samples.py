@@ -11,7 +11,7 @@ import sys
 
 import pandas as pd
 
-from exprsynth.io.checks import InputError
+from exprsynth.io.checks import InputError, errors_in_one_line
 from exprsynth.io.external import check_support, read_set, with_genes_of
 from exprsynth.io.files import read_expression, read_table, write_csv, write_expression
 from exprsynth.io.user_data import read_labels
@@ -67,7 +67,7 @@ def main(
 if "snakemake" in globals():
     log = open(snakemake.log[0], "w", buffering=1)
     sys.stderr = log
-    try:
+    with errors_in_one_line(log, InputError):
         main(
             name=snakemake.wildcards.model,
             source=snakemake.input.source,
@@ -80,7 +80,3 @@ if "snakemake" in globals():
             history=snakemake.output.history,
             **snakemake.params,
         )
-    except InputError as e:
-        print(f"Error: {e}", file=log)
-        print(f"Error: {e}", file=sys.__stderr__)
-        sys.exit(1)

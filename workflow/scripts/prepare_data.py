@@ -10,7 +10,7 @@ import sys
 
 from threadpoolctl import threadpool_limits
 
-from exprsynth.io.checks import InputError
+from exprsynth.io.checks import InputError, errors_in_one_line
 from exprsynth.io.files import atomic_path, write_csv, write_expression
 
 
@@ -88,18 +88,11 @@ def main(
 if "snakemake" in globals():
     log = open(snakemake.log[0], "w", buffering=1)
     sys.stderr = log
-    try:
-        with threadpool_limits(
-            snakemake.threads
-        ):  # numpy's BLAS (the simulator's module activities)
-            main(
-                source=snakemake.input.get("source"),
-                source_metadata=snakemake.input.get("source_metadata"),
-                settings=snakemake.params.settings,
-                **snakemake.output,
-            )
-    except InputError as e:
-        # One line, in the log and where the user is looking, instead of a traceback.
-        print(f"Error: {e}", file=log)
-        print(f"Error: {e}", file=sys.__stderr__)
-        sys.exit(1)
+    # threadpool_limits: numpy's BLAS (the simulator's module activities)
+    with errors_in_one_line(log, InputError), threadpool_limits(snakemake.threads):
+        main(
+            source=snakemake.input.get("source"),
+            source_metadata=snakemake.input.get("source_metadata"),
+            settings=snakemake.params.settings,
+            **snakemake.output,
+        )

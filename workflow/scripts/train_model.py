@@ -7,6 +7,7 @@ from threadpoolctl import threadpool_limits
 
 from exprsynth.data.preprocess import split_data, zero_values
 from exprsynth.io.checkpoint import package_versions, save_checkpoint
+from exprsynth.io.checks import errors_in_one_line
 from exprsynth.io.files import read_expression, read_scaler, read_table, write_csv
 from exprsynth.models import GENERATORS
 from exprsynth.models.base import (
@@ -103,7 +104,7 @@ def main(
 if "snakemake" in globals():
     log = open(snakemake.log[0], "w", buffering=1)
     sys.stderr = log
-    try:
+    with errors_in_one_line(log, TrainingError):
         with threadpool_limits(snakemake.threads):
             main(
                 model=snakemake.wildcards.model,
@@ -116,8 +117,3 @@ if "snakemake" in globals():
                 threads=snakemake.threads,
                 **snakemake.params,
             )
-    except TrainingError as e:
-        # One line, in the log and where the user is looking, instead of a traceback.
-        print(f"Error: {e}", file=log)
-        print(f"Error: {e}", file=sys.__stderr__)
-        sys.exit(1)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import sys
+from contextlib import contextmanager
+
 import numpy as np
 import pandas as pd
 
@@ -55,3 +58,15 @@ def check_values(values: np.ndarray, path, where, transform: str) -> None:
             f"and non-integer, e.g. {values[i, j]:.4g} at {where(i, j)}); scaler.transform: log1p "
             f"would log them twice: set scaler.transform: none"
         )
+
+
+@contextmanager
+def errors_in_one_line(log, *kinds: type[Exception]):
+    """For rule scripts: an error of `kinds` (bad input, a diverged training) ends the job
+    with one line, in its log and where the user is looking, instead of a traceback."""
+    try:
+        yield
+    except kinds as e:
+        for stream in (log, sys.__stderr__):
+            print(f"Error: {e}", file=stream)
+        sys.exit(1)

@@ -1,11 +1,16 @@
-"""The train/test split: scikit-learn's draws, without importing it in the split job."""
+"""The train/test split: scikit-learn's draws, without importing it in the split job; and the
+quantile scaler: scikit-learn's QuantileTransformer, kept in a JSON file."""
+
+import json
 
 import numpy as np
 import pandas as pd
 import pytest
+from scipy.special import ndtr
 from sklearn.model_selection import train_test_split
+from sklearn.preprocessing import QuantileTransformer
 
-from exprsynth.data.preprocess import split_samples
+from exprsynth.data.preprocess import N_QUANTILES, Scaler, split_samples, to_normal
 
 CASES = [
     # (class sizes, test fraction); None: no labels
@@ -60,3 +65,41 @@ def test_split_refuses_what_scikit_learn_refuses(sizes, fraction, message):
         )
     with pytest.raises(ValueError, match=message):
         split_samples(ids, labels, test_fraction=fraction, seed=0)
+
+
+def test_the_quantile_map_is_scikit_learns_quantile_transformer():
+    """Given scikit-learn's quantiles, the same map on its uniform scale, i / (n - 1) there
+    and (i + 0.5) / n here; ties inside the range included. (A gene's smallest value is
+    unique here: scikit-learn sends a tie there to 0, ours to the middle of its share.) Our
+    own quantiles are the sorted training values: scikit-learn's percentiles of them carry
+    float fuzz (x[3] + 4e-16 * (x[4] - x[3])) that can move a tie's edge by one."""
+    rng = np.random.default_rng(0)
+    x = np.round(rng.gamma(2.0, 2.0, (300, 6)), 1)  # many ties
+    x[np.arange(6), np.arange(6)] = -1.0  # a unique minimum per gene
+    n = len(x)
+    reference = QuantileTransformer(n_quantiles=n, output_distribution="uniform").fit(x)
+    new = np.vstack([x[:50] + 0.05, np.full((1, 6), 100.0), np.full((1, 6), -5.0)])
+    for values in (x, new):  # training values, values between them and beyond the range
+        expected = (reference.transform(values) * (n - 1) + 0.5) / n
+        u = ndtr(to_normal(values, reference.quantiles_.T.copy()))
+        np.testing.assert_allclose(u, expected, rtol=0, atol=1e-12)
+    np.testing.assert_array_equal(Scaler.fit(x, quantile=True).quantiles, np.sort(x, axis=0).T)
+
+
+def test_the_quantile_scaler_keeps_at_most_n_quantiles_and_survives_json():
+    rng = np.random.default_rng(1)
+    x = rng.poisson(3.0, (N_QUANTILES + 500, 4)).astype(float)
+    scaler = Scaler.fit(x, quantile=True)
+    assert scaler.quantiles.shape == (4, N_QUANTILES)
+    assert set(np.unique(scaler.quantiles)) <= set(np.unique(x))  # observed values only
+    text = json.dumps(scaler.to_dict())
+    back = Scaler.from_dict(json.loads(text))
+    assert isinstance(json.loads(text)["quantiles"][0], list)
+    np.testing.assert_array_equal(back.transform(x), scaler.transform(x))
+    np.testing.assert_array_equal(back.inverse_transform(back.transform(x)), x)
+    assert "quantiles" not in Scaler.fit(x, log1p=True).to_dict()  # the other scalers unchanged
+
+
+def test_a_scaler_is_log1p_or_quantile_not_both():
+    with pytest.raises(ValueError, match="not both"):
+        Scaler.fit(np.ones((5, 2)), log1p=True, quantile=True)

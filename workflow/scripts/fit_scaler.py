@@ -1,4 +1,5 @@
-"""Rule fit_scaler: log1p (optional) and standardisation fitted on the training split only."""
+"""Rule fit_scaler: the transform (log1p, quantile or none) and standardisation, fitted on the
+training split only."""
 
 import sys
 
@@ -10,7 +11,10 @@ def main(*, expression: str, split: str, scaler: str, transform: str) -> None:
     expr = read_expression(expression)
     table = read_table(split, sep="\t")
     train = expr.loc[table.loc[table["split"] == "train", "sample_id"]]
-    write_scaler(Scaler.fit(train.to_numpy(), log1p=transform == "log1p"), scaler)
+    fitted = Scaler.fit(
+        train.to_numpy(), log1p=transform == "log1p", quantile=transform == "quantile"
+    )
+    write_scaler(fitted, scaler)
     print(
         f"scaler fitted on {len(train)} training samples (transform: {transform})", file=sys.stderr
     )

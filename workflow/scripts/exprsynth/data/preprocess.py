@@ -86,10 +86,24 @@ def most_variable_genes(spread: np.ndarray, n: int) -> np.ndarray:
 # scaled space. Real zeros land on it exactly; the margin only absorbs float32 rounding.
 ZERO_TOLERANCE = 1e-5
 
+# scaler.transform: quantile keeps at most this many quantiles per gene (scikit-learn's
+# QuantileTransformer default), and puts a zero that lies outside a gene's training range
+# this far out on the normal scale: about scikit-learn's clip, norm.ppf(1 - 1e-7).
+N_QUANTILES = 1000
+QUANTILE_BOUND = 5.2
+
 
 def zero_values(scaler: Scaler, n_genes: int) -> np.ndarray:
     """Each gene's zero in the scaled space: where an expression value of 0 lands."""
-    return scaler.transform(np.zeros((1, n_genes)))[0]
+    z = scaler.transform(np.zeros((1, n_genes)))[0]
+    if scaler.quantiles is not None:
+        # The quantile map clamps a 0 outside a gene's training range onto its smallest or
+        # largest value, which real samples hold: there the zero goes beyond every value
+        # instead, so that those samples are not counted as zeros.
+        below, above = scaler.lower > 0, scaler.upper < 0
+        z[below] = (-QUANTILE_BOUND - scaler.mean[below]) / scaler.scale[below]
+        z[above] = (QUANTILE_BOUND - scaler.mean[above]) / scaler.scale[above]
+    return z
 
 
 def is_zero(z: np.ndarray, zero_value: np.ndarray) -> np.ndarray:
@@ -97,15 +111,65 @@ def is_zero(z: np.ndarray, zero_value: np.ndarray) -> np.ndarray:
     return np.abs(z - np.asarray(zero_value, dtype=float)[None, :]) <= ZERO_TOLERANCE
 
 
+def fit_quantiles(x: np.ndarray) -> np.ndarray:
+    """Per gene (genes x quantiles), training values at evenly spaced ranks: all of them up
+    to N_QUANTILES samples. Observed values, not scikit-learn's interpolated percentiles,
+    so that a tie (the zeros) stays exact and counts stay whole numbers."""
+    ranks = np.round(np.linspace(0, len(x) - 1, min(N_QUANTILES, len(x)))).astype(int)
+    return np.ascontiguousarray(np.sort(x, axis=0)[ranks].T)
+
+
+def quantile_levels(n: int) -> np.ndarray:
+    """The probability of each of n quantiles: (i + 0.5) / n (Hazen), where scikit-learn has
+    i / (n - 1) and clips at 1e-7, which would put each gene's smallest and largest value
+    out at -+5.2 sd."""
+    return (np.arange(n) + 0.5) / n
+
+
+def to_normal(x: np.ndarray, quantiles: np.ndarray) -> np.ndarray:
+    """scikit-learn's QuantileTransformer(output_distribution="normal").transform, with
+    numpy.interp as it does it: interpolated from below and from above and averaged, so
+    that all samples of a tied value (the zeros) land on one value, the middle of their
+    share. Unlike it, a tie at a gene's smallest value is treated like any other (there
+    it sends the zeros to -5.2 sd); values outside the training range are clamped."""
+    from scipy.special import ndtri  # here: the other transforms do without scipy
+
+    levels = quantile_levels(quantiles.shape[1])
+    u = np.empty(np.shape(x))
+    for j, q in enumerate(quantiles):
+        xj = np.clip(x[:, j], q[0], q[-1])
+        u[:, j] = 0.5 * (np.interp(xj, q, levels) - np.interp(-xj, -q[::-1], -levels[::-1]))
+    return ndtri(u)
+
+
+def from_normal(z: np.ndarray, quantiles: np.ndarray) -> np.ndarray:
+    """The inverse, as scikit-learn's: the normal's cdf, then numpy.interp back onto the
+    quantiles. A tied value covers the whole stretch of its share, so everything up to
+    its top maps to it exactly (for the zeros: up to the gene's zero fraction)."""
+    from scipy.special import ndtr
+
+    levels = quantile_levels(quantiles.shape[1])
+    x = ndtr(z)
+    for j, q in enumerate(quantiles):
+        x[:, j] = np.interp(x[:, j], levels, q)
+    return x
+
+
 @dataclass
 class Scaler:
-    """Optional log1p, then per-gene standardisation with statistics of the training split.
+    """A per-gene transform (log1p, or the quantile map to a normal, or none), then per-gene
+    standardisation, all with statistics of the training split.
 
     It also records the data's support on the training split, in expression units: each
     gene's smallest and largest value, and whether every value is a whole number (counts).
     `inverse_transform` returns values within it, so written samples never hold what the
     data cannot: negative values where the data have none, residues such as 5.6e-17 where
     they have exact zeros, fractions where they are counts.
+
+    quantiles (transform: quantile): per gene, up to N_QUANTILES training values at evenly
+    spaced ranks; each gene goes through its empirical distribution to a standard normal
+    (a Gaussian copula, as scDesign2/3 model), so that every generator gets each gene's
+    observed values and zero mass back from the inverse.
     """
 
     log1p: bool
@@ -114,21 +178,28 @@ class Scaler:
     lower: np.ndarray
     upper: np.ndarray
     integer: bool
+    quantiles: np.ndarray | None = None  # genes x quantiles
 
     @classmethod
-    def fit(cls, x: np.ndarray, *, log1p: bool) -> Scaler:
+    def fit(cls, x: np.ndarray, *, log1p: bool = False, quantile: bool = False) -> Scaler:
+        if log1p and quantile:
+            raise ValueError("a scaler takes log1p or quantile, not both")
         x = np.asarray(x, dtype=np.float64)
-        z = np.log1p(x) if log1p else x
+        quantiles = fit_quantiles(x) if quantile else None
+        z = to_normal(x, quantiles) if quantile else np.log1p(x) if log1p else x
         mean, scale = z.mean(axis=0), z.std(axis=0)
         # A gene constant in train stays constant instead of dividing by ~0; rounding leaves
         # the std of a constant non-zero column at ~1e-16, not exactly 0.
         scale[scale <= 1e-12 * np.maximum(1.0, np.abs(mean))] = 1.0
         integer = bool(np.all(x == np.round(x)))
-        return cls(log1p, mean, scale, x.min(axis=0), x.max(axis=0), integer)
+        return cls(log1p, mean, scale, x.min(axis=0), x.max(axis=0), integer, quantiles)
 
     def transform(self, x: np.ndarray) -> np.ndarray:
         # One new array, updated in place: at cohort scale each temporary is gigabytes.
-        z = np.log1p(x, dtype=np.float64) if self.log1p else np.array(x, dtype=np.float64)
+        if self.quantiles is not None:
+            z = to_normal(np.asarray(x, dtype=np.float64), self.quantiles)
+        else:
+            z = np.log1p(x, dtype=np.float64) if self.log1p else np.array(x, dtype=np.float64)
         z -= self.mean
         z /= self.scale
         return z
@@ -136,7 +207,8 @@ class Scaler:
     def spread(self, z_train: np.ndarray) -> np.ndarray:
         """Each gene's standard deviation in the training split before standardisation,
         from its standardised values: there every gene has sd 1 (0 if constant), so they
-        cannot rank genes by how much they vary."""
+        cannot rank genes by how much they vary. (After the quantile map, a gene's sd
+        falls below 1 with its share of tied values, the zeros above all.)"""
         # Standardised on this split, each gene's mean is 0, so its sd is the root mean
         # square, summed without a samples x genes temporary (gigabytes at cohort scale).
         return self.scale * np.sqrt(np.einsum("ij,ij->j", z_train, z_train) / len(z_train))
@@ -148,7 +220,9 @@ class Scaler:
         z = np.asarray(z)
         x = z * self.scale
         x += self.mean
-        if self.log1p:
+        if self.quantiles is not None:
+            x = from_normal(x, self.quantiles)
+        elif self.log1p:
             np.expm1(x, out=x)
         at_zero = (
             is_zero(z, zero_values(self, len(self.mean))) & (self.lower <= 0) & (self.upper >= 0)
@@ -160,7 +234,7 @@ class Scaler:
         return x
 
     def to_dict(self) -> dict:
-        return {
+        d = {
             "log1p": self.log1p,
             "mean": self.mean.tolist(),
             "scale": self.scale.tolist(),
@@ -168,11 +242,15 @@ class Scaler:
             "upper": self.upper.tolist(),
             "integer": self.integer,
         }
+        if self.quantiles is not None:  # plain lists, one per gene: the JSON is never pickled
+            d["quantiles"] = self.quantiles.tolist()
+        return d
 
     @classmethod
     def from_dict(cls, d: dict) -> Scaler:
         arrays = (np.asarray(d[k], float) for k in ("mean", "scale", "lower", "upper"))
-        return cls(bool(d["log1p"]), *arrays, bool(d["integer"]))
+        quantiles = np.asarray(d["quantiles"], float) if d.get("quantiles") else None
+        return cls(bool(d["log1p"]), *arrays, bool(d["integer"]), quantiles)
 
 
 def label_levels(labels: pd.Series) -> list[str]:

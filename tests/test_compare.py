@@ -157,6 +157,15 @@ def test_verdict_names_winners_and_where_references_win():
         "the best reference beats it on 1 metric: c2st_gbt (Gaussian reference, p 0.0058)" in text
     )
     assert "- **GAN** beats the best reference on 0 metrics" in text
+    # and against each reference by name, each metric with its adjusted p
+    assert (
+        "  - against the Gaussian reference: better on 1 metric (gamma (p < 0.001)), worse on "
+        "1 metric (c2st_gbt (p 0.0058)), no clear difference on 0 metrics." in text
+    )
+    assert (
+        "- **GAN** beats" in text
+        and "  - against the Gaussian reference: better on 0 metrics, worse on 2 metrics" in text
+    )
     assert (
         "corrected resampled t-test (Nadeau & Bengio, 2003)" in text and "(1/3 + 0.25) s²" in text
     )

@@ -53,6 +53,8 @@ def test_floor_is_where_real_data_sits(floor):
     assert floor["recall"] > 0.7
     assert floor["near_copy_rate"] < 0.05
     assert 0.35 <= floor["mia_auroc"] <= 0.65
+    assert 0.35 <= floor["domias_auroc"] <= 0.65
+    assert floor["domias_tpr_1fpr"] < 0.1
     assert floor["module_ari"] > 0.9
     # what real training samples add to 50 of their own: measured, not assumed to be 0
     assert np.isfinite(floor["augmentation_gain"]) and floor["augmentation_gain"] != 0.0
@@ -79,6 +81,18 @@ def test_fresh_real_samples_score_like_the_floor(floor):
     assert v["gamma"] > floor["gamma"] - 0.1
     assert v["dcr_ratio"] > 0.8 * floor["dcr_ratio"]
     assert v["near_copy_rate"] < 0.05
+    assert v["domias_auroc"] < 0.65
+
+
+def test_density_attack_finds_a_generator_that_favours_its_training_records(cohort, floor):
+    """No sample copies a record, yet the release is densest around the training records:
+    each training sample plus noise of sd 0.7 per gene."""
+    rng = np.random.default_rng(0)
+    train = cohort["train"]
+    synth = train + rng.normal(0, 0.7, train.shape)
+    v = run(cohort, synth)
+    assert v["near_copy_rate"] == 0  # no near copy ...
+    assert v["domias_auroc"] > floor["domias_auroc"] + 0.15  # ... but members stand out
 
 
 def test_mean_only_generator_is_caught(cohort, floor):
@@ -100,6 +114,7 @@ def test_copying_generator_is_caught_by_privacy_metrics(cohort, floor):
     assert v["near_copy_rate"] > 0.95
     assert v["dcr_share_train"] > 0.95
     assert v["mia_auroc"] > 0.9
+    assert v["domias_auroc"] > 0.75 and v["domias_tpr_1fpr"] > floor["domias_tpr_1fpr"]
     # while fidelity looks perfect: that is why privacy is measured
     assert v["c2st_gbt"] < 0.7 and v["gamma"] > floor["gamma"] - 0.05
 

@@ -135,6 +135,13 @@ def evaluate(
         candidates_are_test=floor,
         seed=seed,
     )
+    # Members: as many training samples as there are held-out ones. The floor releases the
+    # rest of the training split: real samples of the same population, independent of them.
+    members = np.random.default_rng(seed).choice(len(tr), min(len(te), len(tr) // 2), replace=False)
+    release = np.delete(tr, members, axis=0) if floor else sy
+    v["domias_auroc"], v["domias_tpr_1fpr"] = M.density_membership_attack(
+        release, tr[members], te, seed=seed
+    )
     v.update(
         dcr_ratio=p.dcr_ratio,
         dcr_share_train=p.dcr_share_train,

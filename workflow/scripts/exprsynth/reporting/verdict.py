@@ -21,6 +21,8 @@ HEADLINE = [
     "dcr_ratio",
     "near_copy_rate",
     "mia_auroc",
+    "domias_auroc",
+    "domias_tpr_1fpr",
 ]
 
 
@@ -222,7 +224,29 @@ def _against_references(summary, pairs, networks, references) -> list[str]:
             + (f": {', '.join(loses)}" if loses else "")
             + f"; no clear difference on {_count(range(unclear))}."
         )
+        for ref in references:
+            lines.append(f"  - against the {display_name(ref)}: " + _pair_line(pairs, net, ref))
     return [*lines, ""]
+
+
+def _pair_line(pairs: pd.DataFrame, net: str, ref: str) -> str:
+    """Where a network beats one reference and where it loses to it, each with its adjusted p."""
+    g = pairs[
+        ((pairs.model_a == net) & (pairs.model_b == ref))
+        | ((pairs.model_a == ref) & (pairs.model_b == net))
+    ]
+    g = g[g.p_value.notna()]
+    if g.empty:
+        return "untested."
+    won = [f"{r.metric} ({_p(r.p_adjusted)})" for r in g.itertuples() if r.winner == net]
+    lost = [f"{r.metric} ({_p(r.p_adjusted)})" for r in g.itertuples() if r.winner == ref]
+    return (
+        f"better on {_count(won)}"
+        + (f" ({', '.join(won)})" if won else "")
+        + f", worse on {_count(lost)}"
+        + (f" ({', '.join(lost)})" if lost else "")
+        + f", no clear difference on {_count(range(len(g) - len(won) - len(lost)))}."
+    )
 
 
 def _p(p: float) -> str:

@@ -34,6 +34,7 @@ TINY_CONFIG = {
         "generator_hidden": [16, 16],
         "discriminator_hidden": [16, 16],
     },
+    "diffusion": {"epochs": 3, "hidden": [16, 16], "timesteps": 50, "sampling_steps": 5},
     "generate": {"n_samples": 96},  # the training split's size: what evaluation scores
 }
 

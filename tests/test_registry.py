@@ -25,8 +25,8 @@ def test_the_schema_lists_every_registered_generator_with_its_section():
 
 
 def test_an_unregistered_generator_is_refused_in_one_line():
-    with pytest.raises(ConfigError, match=r"models.1 = 'diffusion' must be one of vae, gan"):
-        validate_config({"models": ["vae", "diffusion"]})
+    with pytest.raises(ConfigError, match=r"models.1 = 'flow' must be one of vae, gan"):
+        validate_config({"models": ["vae", "flow"]})
 
 
 def test_defaults_live_in_the_schema_only():

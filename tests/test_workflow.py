@@ -10,7 +10,7 @@ import yaml
 
 from conftest import ROOT, TINY_CONFIG, planned_jobs, run_snakemake, write_config
 from exprsynth.config import validate_config
-from exprsynth.models import GENERATORS
+from exprsynth.models import GENERATORS, NETWORKS
 from exprsynth.evaluation.metrics import METRICS
 
 PACKAGE = ROOT / "workflow" / "scripts" / "exprsynth"
@@ -48,7 +48,7 @@ def test_every_output_exists_and_is_sane(tiny_run):
         metrics = pd.read_csv(r / f"metrics/{model}/rep0.csv")
         assert list(metrics["metric"]) == [m.name for m in METRICS]
         assert "value" in metrics.columns
-        if model in ("vae", "gan"):
+        if model in NETWORKS:
             assert len(history) == 3
     vae_history = pd.read_csv(r / "models/vae/rep0/history.csv")
     assert {"reconstruction", "kl", "active_units"} <= set(vae_history.columns)
@@ -120,7 +120,7 @@ def test_editing_the_device_reruns_only_the_networks(tiny_run, tmp_path):
         *[
             (rule, f"model={model}, rep={rep}")
             for rule in ("train_model", "generate_samples", "evaluate_model")
-            for model in ("vae", "gan")
+            for model in NETWORKS
             for rep in (0, 1)
         ],
         ("compare_models", ""),

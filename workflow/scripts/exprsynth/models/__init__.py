@@ -38,6 +38,9 @@ GENERATORS = {
         GeneratorEntry("vae", "VAE", "tab:blue", "vae", "VAEGenerator", network=True),
         GeneratorEntry("gan", "GAN", "tab:orange", "gan", "GANGenerator", network=True),
         GeneratorEntry(
+            "diffusion", "diffusion", "tab:pink", "diffusion", "DiffusionGenerator", network=True
+        ),
+        GeneratorEntry(
             "gaussian",
             "Gaussian reference",
             "tab:green",

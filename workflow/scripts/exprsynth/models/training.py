@@ -304,3 +304,65 @@ def train_gan(
     if ema_flat is not None:
         opt_g.flat.copy_(ema_flat)
     return pd.DataFrame(rows)
+
+
+def train_diffusion(
+    model,  # a Diffusion module
+    x: torch.Tensor,
+    y: torch.Tensor | None,
+    *,
+    epochs: int,
+    batch_size: int = 256,
+    lr: float = 1e-3,
+    ema: float | None = None,
+    progress: bool = True,
+    cuda_graph: bool = True,
+) -> pd.DataFrame:
+    """Adam on the noise-prediction error; returns one row per epoch (loss).
+
+    ema: decay of an exponential moving average of the weights, updated after every step
+    (warmed up: (1 + steps) / (10 + steps) while that is smaller) and copied into the model
+    at the end (None: the last iterate). cuda_graph: on a GPU,
+    replay each step as a CUDA graph (StepRunner).
+    """
+    graphed = cuda_graph and x.device.type == "cuda"
+    opt = FlatAdam(model.parameters(), lr=lr, capturable=graphed)
+    ema_flat = None if ema is None else opt.flat.clone()
+    # Steps so far, on the device (a graph replays no Python number).
+    ema_steps = torch.zeros((), device=x.device)
+    total = torch.zeros((), device=x.device)
+
+    def step(idx):
+        loss = model.loss(x[idx], None if y is None else y[idx])
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        if ema_flat is not None:
+            # The decay grows to `ema` over the first steps: a short run (few epochs, little
+            # data) would otherwise end near its random initial weights.
+            ema_steps.add_(1)
+            decay = torch.clamp((1 + ema_steps) / (10 + ema_steps), max=ema)
+            ema_flat.lerp_(opt.flat, 1 - decay)
+        total.add_(loss.detach())
+
+    run = StepRunner(step, batch_size, x.device, cuda_graph)
+    rows = []
+    bar = tqdm(
+        range(1, epochs + 1), desc="diffusion", unit="epoch", disable=not progress, mininterval=1.0
+    )
+    for epoch in bar:
+        model.train()
+        total.zero_()
+        n_batches = 0
+        for idx in _batches(len(x), batch_size, x.device):
+            run(idx)
+            n_batches += 1
+        row = {"epoch": epoch, "loss": total.item() / n_batches}
+        _check_finite(
+            "diffusion", epoch, row, "lower diffusion.lr or check the input for extreme values"
+        )
+        rows.append(row)
+        bar.set_postfix(loss=f"{row['loss']:.3f}")
+    if ema_flat is not None:
+        opt.flat.copy_(ema_flat)
+    return pd.DataFrame(rows)

@@ -48,6 +48,13 @@ HPARAMS = {
         "clip_norm": None,
         "output_noise": True,
     },
+    "diffusion": {
+        "epochs": 30,
+        "batch_size": 32,
+        "hidden": [32, 32],
+        "sampling_steps": 10,
+        "ema": 0.99,
+    },
 }
 
 
@@ -130,7 +137,7 @@ def test_auto_turns_zero_inflation_on_only_for_many_zeros(cohort):
     )
 
 
-@pytest.mark.parametrize("kind", ["vae", "gan"])
+@pytest.mark.parametrize("kind", ["vae", "gan", "diffusion"])
 def test_zero_inflation_produces_zeros_at_the_real_rate(kind, cohort):
     on = trained(kind, cohort, True).sample(2000, seed=1).to_numpy()
     off = trained(kind, cohort, False).sample(2000, seed=1).to_numpy()
@@ -144,7 +151,7 @@ def test_zero_inflation_produces_zeros_at_the_real_rate(kind, cohort):
     assert (on > 0).any() and (on >= 0).all()
 
 
-@pytest.mark.parametrize("kind", ["vae", "gan"])
+@pytest.mark.parametrize("kind", ["vae", "gan", "diffusion"])
 def test_without_log1p_zeros_come_only_from_zero_inflation(kind, cohort):
     """With scaler.transform: none, off, a model's zeros are only its values that clip at 0
     or round to it (counts): it misses the real rate by far; on, it reaches it."""
@@ -155,7 +162,7 @@ def test_without_log1p_zeros_come_only_from_zero_inflation(kind, cohort):
     assert abs((off == 0).mean() - cohort["rate"]) > abs((on == 0).mean() - cohort["rate"]) + 0.1
 
 
-@pytest.mark.parametrize("kind", ["vae", "gan"])
+@pytest.mark.parametrize("kind", ["vae", "gan", "diffusion"])
 def test_zero_inflated_checkpoint_round_trip(kind, cohort, tmp_path):
     gen = trained(kind, cohort, True)
     arch = gen.generator.fitted

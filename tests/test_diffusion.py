@@ -125,7 +125,7 @@ def test_unconditional_diffusion_with_zero_inflation_draws_exact_zeros():
 
 
 def test_diffusion_settings_are_checked():
-    assert model_settings("diffusion")["sampling_steps"] == 20
+    assert model_settings("diffusion")["sampling_steps"] == 10
     for bad, message in [
         ({"schedule": "quadratic"}, "diffusion.schedule"),
         ({"sampling_steps": 0}, "diffusion.sampling_steps = 0 must be >= 1"),

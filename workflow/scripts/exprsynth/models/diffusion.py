@@ -78,7 +78,7 @@ class Diffusion(nn.Module):
         hidden: tuple[int, ...] = (256, 256),
         timesteps: int = 1000,
         schedule: str = "cosine",
-        sampling_steps: int = 20,
+        sampling_steps: int = 10,
         eta: float = 1.0,
         zero_inflation: bool = False,
         zero_value: list[float] | None = None,

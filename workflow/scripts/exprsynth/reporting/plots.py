@@ -24,7 +24,7 @@ SUMMARY_METRICS = {
     "ks_mean": "mean per-gene KS",
     "recall": "k-NN recall",
     "precision": "k-NN precision",
-    "std_mse": "std MSE",
+    "domias_auroc": "membership AUROC (DOMIAS)",
     "tstr_auroc": "TSTR AUROC",
     "dcr_ratio": "DCR ratio (train / test)",
     "near_copy_rate": "near-copy rate",

@@ -51,7 +51,9 @@ class NetworkGenerator(Generator):
 
     def _build(self) -> torch.nn.Module:
         architecture = {k: _tuple(self.settings[k]) for k in self.ARCHITECTURE}
-        return self.MODULE(self.n_genes, n_labels=self.n_labels, **architecture, **self.fitted)
+        # fitted.privacy records the DP guarantee of the training; it shapes nothing.
+        shape = {k: v for k, v in self.fitted.items() if k != "privacy"}
+        return self.MODULE(self.n_genes, n_labels=self.n_labels, **architecture, **shape)
 
     def sample(self, n: int, y: np.ndarray | None, rng: np.random.Generator) -> np.ndarray:
         torch.manual_seed(int(rng.integers(2**63 - 1)))

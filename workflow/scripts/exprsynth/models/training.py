@@ -366,3 +366,126 @@ def train_diffusion(
     if ema_flat is not None:
         opt.flat.copy_(ema_flat)
     return pd.DataFrame(rows)
+
+
+def train_vae_private(
+    model,  # a VAE module
+    x: torch.Tensor,
+    y: torch.Tensor | None,
+    *,
+    epochs: int,
+    batch_size: int,
+    lr: float,
+    kl_warmup_epochs: int,
+    epsilon: float,
+    delta: float,
+    max_grad_norm: float,
+    progress: bool = True,
+) -> tuple[pd.DataFrame, dict]:
+    """DP-SGD (Abadi et al., 2016) on the negative ELBO with Opacus; returns the history
+    (train_vae's columns and the epsilon spent after each epoch) and a summary of the
+    guarantee (plain floats and strings, for the checkpoint).
+
+    Opacus's make_private_with_epsilon sets the noise for `epochs` epochs, replaces the
+    batches by Poisson sampling (its DPDataLoader, over the row indices: the data stay one
+    tensor on the device) and wraps Adam in its DPOptimizer (clipping, noise) with its
+    default accountant (PRV). Its per-sample gradients come from hooks on nn.Linear layers
+    called through forward(); the VAE's loss is a method and its learned variance a bare
+    parameter, so they are computed here instead, with torch.func (vmap over the rows of
+    the gradient of one row's loss), and handed to the optimiser as Opacus's own hooks
+    would (grad_sample_mode "no_op"). No CUDA graphs: the batch size varies.
+    """
+    import warnings
+
+    from opacus import PrivacyEngine
+    from opacus.validators.errors import UnsupportedModuleError
+    from torch.func import functional_call, grad, vmap
+    from torch.utils.data import DataLoader, TensorDataset
+
+    names = [k for k, p in model.named_parameters() if p.requires_grad]
+    loader = DataLoader(TensorDataset(torch.arange(len(x))), batch_size=batch_size)
+    with warnings.catch_warnings():  # "Secure RNG turned off": the workflow seeds its runs
+        warnings.simplefilter("ignore")
+        engine = PrivacyEngine()
+        try:
+            _, opt, loader = engine.make_private_with_epsilon(
+                module=model,
+                optimizer=torch.optim.Adam(
+                    [p for p in model.parameters() if p.requires_grad], lr=lr
+                ),
+                data_loader=loader,
+                target_epsilon=epsilon,
+                target_delta=delta,
+                epochs=epochs,
+                max_grad_norm=max_grad_norm,
+                grad_sample_mode="no_op",
+            )
+        except (UnsupportedModuleError, ValueError) as e:  # Opacus's messages run over lines
+            why = " ".join(str(e).split())
+            raise TrainingError(f"vae.privacy: not supported with DP-SGD: {why}") from None
+    params = dict(model.named_parameters())
+
+    def one_row(weights, beta, xi, yi):
+        # The loss of one row as a batch of one; the other parameters held fixed.
+        out = functional_call(
+            model,
+            {**params, **weights},
+            (xi[None], None if yi is None else yi[None]),
+            {"beta": beta},
+            strict=False,
+        )
+        return out.loss, torch.stack([out.loss, out.reconstruction, out.kl]).detach()
+
+    # The label goes in unbatched, one call per label in the batch: F.one_hot cannot run
+    # under vmap (it checks its input's values).
+    per_row = vmap(grad(one_row, has_aux=True), (None, None, 0, None), randomness="different")
+
+    def per_row_grads(weights, beta, idx):
+        if y is None:
+            return per_row(weights, beta, x[idx], None)
+        parts = [per_row(weights, beta, x[idx[y[idx] == k]], k) for k in y[idx].unique()]
+        grads = {k: torch.cat([g[k] for g, _ in parts]) for k in weights}
+        return grads, torch.cat([losses for _, losses in parts])
+
+    sums = torch.zeros(3, device=x.device)
+    rows = []
+    bar = tqdm(
+        range(1, epochs + 1), desc="VAE (DP)", unit="epoch", disable=not progress, mininterval=1.0
+    )
+    for epoch in bar:
+        model.train()
+        beta = model.beta * min(1.0, epoch / kl_warmup_epochs) if kl_warmup_epochs else model.beta
+        sums.zero_()
+        n_rows = 0
+        for (idx,) in loader:
+            idx = idx.to(x.device)
+            opt.zero_grad()
+            if len(idx):
+                weights = {k: params[k].detach() for k in names}
+                grads, losses = per_row_grads(weights, beta, idx)
+                for k in names:
+                    params[k].grad_sample = grads[k]
+                sums.add_(losses.sum(dim=0))
+                n_rows += len(idx)
+            else:  # an empty Poisson batch still takes its (noise-only) step
+                for k in names:
+                    params[k].grad_sample = params[k].new_zeros((0, *params[k].shape))
+            opt.step()
+        loss, rec, kl = (sums / max(n_rows, 1)).tolist()
+        row = {"epoch": epoch, "loss": loss, "reconstruction": rec, "kl": kl, "beta": beta}
+        _check_finite("VAE", epoch, row, "lower vae.lr or check the input for extreme values")
+        model.eval()
+        row["active_units"] = model.active_units(x, y)
+        row["epsilon"] = float(engine.get_epsilon(delta))
+        rows.append(row)
+        bar.set_postfix(loss=f"{loss:.2f}", epsilon=f"{row['epsilon']:.2f}")
+    guarantee = {
+        "epsilon": rows[-1]["epsilon"],
+        "delta": float(delta),
+        "target_epsilon": float(epsilon),
+        "noise_multiplier": float(opt.noise_multiplier),
+        "max_grad_norm": float(max_grad_norm),
+        "sample_rate": 1.0 / len(loader),
+        "accountant": engine.accountant.mechanism(),
+    }
+    return pd.DataFrame(rows), guarantee

@@ -14,9 +14,9 @@ from torch.nn import functional as F
 
 from ..data.preprocess import ZERO_TOLERANCE
 from .layers import mlp, register_zero_value, init_zero_logit, with_labels
-from .base import bic_gaussian_mixture
+from .base import TrainingError, bic_gaussian_mixture
 from .network import NetworkGenerator
-from .training import train_vae
+from .training import train_vae, train_vae_private
 
 
 @dataclass
@@ -140,6 +140,10 @@ class VAE(nn.Module):
         beta = self.beta if beta is None else beta
         return VAELoss(loss=rec + beta * kl, reconstruction=rec, kl=kl)
 
+    def forward(self, x: torch.Tensor, y: torch.Tensor | None, *, beta=None) -> VAELoss:
+        # What torch.func.functional_call runs: DP training's per-sample gradients.
+        return self.loss(x, y, beta=beta)
+
     @torch.no_grad()
     def fit_latent_sampler(self, x: torch.Tensor, y: torch.Tensor | None, seed: int = 0) -> None:
         """Ex-post density estimation (Ghosh et al., 2020): per label, fit the distribution
@@ -253,6 +257,8 @@ class VAEGenerator(NetworkGenerator):
 
     def _train(self, x, y, *, cuda_graphs, progress):
         s = self.settings
+        if s["privacy"]["epsilon"] is not None:
+            return self._train_private(x, y, progress=progress)
         history = train_vae(
             self.module,
             x,
@@ -266,4 +272,32 @@ class VAEGenerator(NetworkGenerator):
         )
         self.module.eval()
         self.module.fit_latent_sampler(x, y, seed=self.seed)
+        return history
+
+    def _train_private(self, x, y, *, progress):
+        s, privacy = self.settings, self.settings["privacy"]
+        if s["latent_sampling"] != "prior":
+            # Fitting the sampler to the training encodings after training would be a
+            # second, unaccounted look at the data.
+            raise TrainingError(
+                f"vae.privacy: latent_sampling: {s['latent_sampling']} is not supported with "
+                "DP-SGD: it fits the sampler to the training encodings outside the privacy "
+                "accounting; set vae.latent_sampling: prior"
+            )
+        delta = privacy["delta"] if privacy["delta"] is not None else 1.0 / len(x)
+        history, guarantee = train_vae_private(
+            self.module,
+            x,
+            y,
+            epochs=s["epochs"],
+            batch_size=s["batch_size"],
+            lr=s["lr"],
+            kl_warmup_epochs=s["kl_warmup_epochs"],
+            epsilon=privacy["epsilon"],
+            delta=delta,
+            max_grad_norm=privacy["max_grad_norm"],
+            progress=progress,
+        )
+        self.fitted["privacy"] = guarantee
+        self.module.eval()
         return history

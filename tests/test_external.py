@@ -70,6 +70,21 @@ def test_the_cli_gives_the_workflows_numbers(external, tiny_run):
     assert "c2st_gbt" in proc.stdout and "floor" in proc.stdout
 
 
+def test_the_cli_scores_through_the_quantile_transform(external):
+    """Per-gene KS statistics do not change under a per-gene increasing map: the quantile
+    transform gives (nearly, values past a gene's training range are clamped) log1p's."""
+    d = external
+    files = ["--train", d / "train.csv", "--test", d / "test.csv", "--synthetic"]
+    scores = {}
+    for transform in ("log1p", "quantile"):
+        out = d / f"{transform}.csv"
+        proc = cli(*files, d / "synthetic.csv", "--transform", transform, "--out", out)
+        assert proc.returncode == 0, proc.stderr
+        scores[transform] = pd.read_csv(out).set_index("metric")["value"]
+    assert abs(scores["quantile"]["ks_mean"] - scores["log1p"]["ks_mean"]) < 0.05
+    assert scores["quantile"]["mean_mse"] != scores["log1p"]["mean_mse"]  # another space
+
+
 def test_bad_external_files_get_one_line(external):
     d = external
     train = pd.read_csv(d / "train.csv", index_col=0)

@@ -56,9 +56,10 @@ def main(argv: list[str] | None = None) -> int:
     evaluate.add_argument("--sample-id-column", default="sample_id", help="id column of --metadata")
     evaluate.add_argument(
         "--transform",
-        choices=["log1p", "none"],
+        choices=["log1p", "quantile", "none"],
         default="log1p",
-        help="before per-gene standardisation: log1p for counts (default), none for log-scale data",
+        help="before per-gene standardisation: log1p for counts (default), none for log-scale "
+        "data, quantile: each gene through its training distribution to a normal",
     )
     evaluate.add_argument(
         "--max-genes", type=int, default=2000, help="genes of the pair metrics (default 2000)"
@@ -119,9 +120,7 @@ def _evaluate(args) -> int:
     except InputError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    table = score_external(
-        sets, log1p=args.transform == "log1p", max_genes=args.max_genes, seed=args.seed
-    )
+    table = score_external(sets, transform=args.transform, max_genes=args.max_genes, seed=args.seed)
     if args.out:
         from .io.files import write_csv
 
@@ -130,13 +129,15 @@ def _evaluate(args) -> int:
     return 0
 
 
-def score_external(sets, *, log1p: bool, max_genes: int, seed: int):
+def score_external(sets, *, transform: str, max_genes: int, seed: int):
     """The metric table of a synthetic set (value beside floor), as the workflow scores it."""
     from .data.preprocess import Scaler, encode_labels, label_levels
     from .evaluation.evaluate import evaluate_scaled
     from .evaluation.metrics import METRIC_BY_NAME
 
-    scaler = Scaler.fit(sets.train.to_numpy(), log1p=log1p)
+    scaler = Scaler.fit(
+        sets.train.to_numpy(), log1p=transform == "log1p", quantile=transform == "quantile"
+    )
     train, test, synth = (
         scaler.transform(s.to_numpy()) for s in (sets.train, sets.test, sets.synthetic)
     )

@@ -36,6 +36,8 @@ MODELS = [
 ]  # everything scored: the generators, then the external sets
 REFERENCE_MODELS = [m for m in MODELS if m in REFERENCES]
 REPS = config["replicates"]
+# split.scheme kfold: the replicates are the folds of one partition (K = len(REPS)).
+FOLDS = len(REPS) if config["split"]["scheme"] == "kfold" else None
 SCRIPTS = Path(workflow.basedir) / "workflow" / "scripts"
 FIGURES = [
     "training_curves",
@@ -115,6 +117,7 @@ def data_settings(wildcards):
         "label_column": config["label_column"],
         "transform": config["scaler"]["transform"],
         "test_fraction": config["split"]["test_fraction"],
+        **({"n_folds": FOLDS} if FOLDS else {}),
     }
 
 
@@ -143,6 +146,18 @@ def checkpoint_path(wildcards):
 
 def replicate_seed(wildcards):
     return config["seed"] + int(wildcards.rep)
+
+
+def split_seed(wildcards):
+    """kfold: one partition for every replicate, from the base seed."""
+    return config["seed"] if FOLDS else replicate_seed(wildcards)
+
+
+def split_fold(wildcards):
+    """kfold: the fold this replicate holds out (its position in replicates) of K; None for random."""
+    if not FOLDS:
+        return None
+    return {"fold": [str(r) for r in REPS].index(wildcards.rep), "n_folds": FOLDS}
 
 
 def model_params(wildcards):

@@ -103,6 +103,7 @@ rule compare_models:
         "../../envs/data.yaml"
     params:
         test_fraction=config["split"]["test_fraction"],
+        folds=FOLDS,
         against=config["evaluation"]["against"],
     script:
         "../scripts/compare_models.py"

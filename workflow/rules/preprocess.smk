@@ -14,7 +14,8 @@ rule split_samples:
     params:
         test_fraction=config["split"]["test_fraction"],
         label_column=config["label_column"],
-        seed=replicate_seed,
+        seed=split_seed,
+        kfold=split_fold,
     script:
         "../scripts/split_samples.py"
 

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from exprsynth.evaluation.compare import summarise
+from exprsynth.evaluation.compare import split_ratio, summarise
 from exprsynth.io.files import atomic_path, read_table, write_csv
 from exprsynth.reporting.verdict import verdict_rst
 
@@ -20,6 +20,7 @@ def main(
     pairs: str,
     verdict: str,
     test_fraction: float,
+    folds: int | None = None,
     against: str = "test",
 ) -> None:
     def replicate(path: Path) -> int:  # results/metrics/{model}/rep{rep}.csv
@@ -37,14 +38,16 @@ def main(
     table = pd.concat(frames, ignore_index=True)
     write_csv(table, per_replicate)
     # n_test / n_train of every replicate's split, for the corrected resampled t-test.
-    ratio = test_fraction / (1 - test_fraction)
+    ratio = split_ratio(test_fraction, folds)
     result, tests = summarise(table, test_train_ratio=ratio)
     write_csv(result, summary)
     write_csv(tests, pairs)
     with atomic_path(verdict) as tmp:
         data = Path(data_notes).read_text().splitlines()
         tmp.write_text(
-            verdict_rst(result, tests, test_train_ratio=ratio, against=against, data_notes=data)
+            verdict_rst(
+                result, tests, test_train_ratio=ratio, folds=folds, against=against, data_notes=data
+            )
         )
     print(result.to_string(index=False), file=sys.stderr)
 

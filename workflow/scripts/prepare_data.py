@@ -34,6 +34,7 @@ def load(
     label_column: str,
     transform: str,
     test_fraction: float,
+    n_folds: int | None = None,
 ):
     from exprsynth.io.user_data import check_data_config, load_user_data
 
@@ -50,6 +51,7 @@ def load(
         test_fraction=test_fraction,
         rare_classes=data["rare_classes"],
         min_class_size=data["min_class_size"],
+        n_folds=n_folds,
     )
     for note in loaded.notes:
         print(note, file=sys.stderr)

@@ -61,6 +61,11 @@ def validate_config(config: dict, schema_path: str | Path = SCHEMA) -> dict:
             f"config: external.{taken[0]} is the name of a generator of exprsynth's (or of the "
             f"floor); give the external samples another name"
         )
+    if config["split"]["scheme"] == "kfold" and len(config["replicates"]) < 2:
+        raise ConfigError(
+            f"config: split.scheme = kfold needs at least 2 replicates (one per fold), "
+            f"not {len(config['replicates'])}"
+        )
     vae = config["vae"]
     if vae["reconstruction"] == "mse_mean" and vae.get("zero_inflation") in (True, "true"):
         raise ConfigError(

@@ -51,6 +51,36 @@ def split_samples(
     return split.rename("split").reset_index()
 
 
+def kfold_split(
+    sample_ids: pd.Index, labels: pd.Series | None, *, n_folds: int, fold: int, seed: int
+) -> pd.DataFrame:
+    """As `split_samples`, with fold `fold` (0-based) of a K-fold partition held out:
+    scikit-learn's StratifiedKFold (KFold without labels), shuffled by `seed`. The K
+    replicates of one seed hold out every sample exactly once (split.scheme: kfold).
+    ValueError, naming it, for a class with fewer than K samples."""
+    from sklearn.model_selection import KFold, StratifiedKFold
+
+    if n_folds < 2:
+        raise ValueError(f"a K-fold split needs K >= 2 folds, not {n_folds}")
+    ids = np.asarray(sample_ids)
+    if labels is None:
+        folds = KFold(n_folds, shuffle=True, random_state=seed).split(ids)
+    else:
+        y = labels.loc[sample_ids].to_numpy()
+        levels, counts = np.unique(y, return_counts=True)
+        if counts.min() < n_folds:
+            raise ValueError(
+                f"class {levels[counts.argmin()]!r} has {counts.min()} samples, fewer than the "
+                f"{n_folds} folds of split.scheme: kfold (one per replicate); merge or drop it "
+                f"(data.rare_classes) or use fewer replicates"
+            )
+        folds = StratifiedKFold(n_folds, shuffle=True, random_state=seed).split(ids, y)
+    test = list(folds)[fold][1]
+    split = pd.Series("train", index=pd.Index(sample_ids, name="sample_id"))
+    split.iloc[test] = "test"
+    return split.rename("split").reset_index()
+
+
 def n_test_samples(n: int, test_fraction: float) -> int:
     """The test split's size: the fraction of n, rounded up (as scikit-learn rounds)."""
     return math.ceil(test_fraction * n)

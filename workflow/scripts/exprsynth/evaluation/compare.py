@@ -43,6 +43,14 @@ def confidence_interval(
     return float(v.mean() - half), float(v.mean() + half)
 
 
+def split_ratio(test_fraction: float, folds: int | None = None) -> float:
+    """n_test / n_train of a replicate's split, the correction of the resampled t-test:
+    test_fraction / (1 - test_fraction) for random re-splits; for the K folds of one
+    cross-fitting (split.scheme kfold) 1 / (K - 1), the corrected k-fold cv test
+    (Nadeau & Bengio, 2003; Bouckaert & Frank, 2004)."""
+    return 1 / (folds - 1) if folds else test_fraction / (1 - test_fraction)
+
+
 def resampled_t_test(a: np.ndarray, b: np.ndarray, test_train_ratio: float) -> float:
     """Two-sided p-value of a vs b across replicates: the corrected resampled t-test
     (Nadeau & Bengio, 2003). NaN if untestable.

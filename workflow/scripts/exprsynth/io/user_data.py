@@ -89,8 +89,10 @@ def load_user_data(
     test_fraction: float = 0.2,
     rare_classes: str = "merge",
     min_class_size: int | None = None,
+    n_folds: int | None = None,
 ) -> InputData:
-    """Read, check and reshape the user's data; raise InputError on the first problem."""
+    """Read, check and reshape the user's data; raise InputError on the first problem.
+    n_folds: K under split.scheme kfold (test_fraction is then ignored), else None."""
     fmt = data_format(source, format)
     _require_file(source, "data.source")
     if metadata:
@@ -139,11 +141,11 @@ def load_user_data(
     _check_enough_samples(expression, source)
     if labels is not None:
         labels = _rare_classes(
-            labels, label_source, rare_classes, min_class_size, test_fraction, notes
+            labels, label_source, rare_classes, min_class_size, test_fraction, notes, n_folds
         )
         _check_classes(labels, f"{label_source}, after data.rare_classes: {rare_classes}")
         expression = expression.loc[labels.index]
-    _check_sample_counts(expression, source, labels, label_source, test_fraction)
+    _check_sample_counts(expression, source, labels, label_source, test_fraction, n_folds)
 
     meta = pd.DataFrame({"sample_id": expression.index})
     if labels is not None:
@@ -430,8 +432,11 @@ def _check_classes(labels: pd.Series, where: str) -> None:
 MERGED_CLASS = "other"
 
 
-def smallest_splittable_class(n: int, test_fraction: float) -> int:
-    """The fewest samples a class needs for MIN_PER_CLASS of them on each side of the split."""
+def smallest_splittable_class(n: int, test_fraction: float, n_folds: int | None = None) -> int:
+    """The fewest samples a class needs for MIN_PER_CLASS of them on each side of the split;
+    under split.scheme kfold, K: one in each fold's test split."""
+    if n_folds:
+        return n_folds
     share = n_test_samples(n, test_fraction) / n
     count = MIN_PER_CLASS
     while count * share < MIN_PER_CLASS or count - count * share < MIN_PER_CLASS:
@@ -440,12 +445,18 @@ def smallest_splittable_class(n: int, test_fraction: float) -> int:
 
 
 def _rare_classes(
-    labels, label_source, policy: str, min_size: int | None, test_fraction: float, notes
+    labels,
+    label_source,
+    policy: str,
+    min_size: int | None,
+    test_fraction: float,
+    notes,
+    n_folds: int | None = None,
 ) -> pd.Series:
     """Classes below the size a split needs (or data.min_class_size, if larger): merged into
     one class "other" (merge), their samples dropped (drop), or refused (error, by
     _check_sample_counts). A merged class still too small is dropped. Each change is a note."""
-    needed = max(smallest_splittable_class(len(labels), test_fraction), min_size or 0)
+    needed = max(smallest_splittable_class(len(labels), test_fraction, n_folds), min_size or 0)
     counts = labels.value_counts()
     rare = counts[counts < needed]
     if rare.empty:
@@ -497,10 +508,21 @@ def _check_enough_samples(expression, path) -> None:
         )
 
 
-def _check_sample_counts(expression, path, labels, label_source, test_fraction: float) -> None:
+def _check_sample_counts(
+    expression, path, labels, label_source, test_fraction: float, n_folds: int | None = None
+) -> None:
     n = len(expression)
     _check_enough_samples(expression, path)  # again: a rare-class policy may have dropped some
     if labels is None:
+        return
+    if n_folds:
+        counts = labels.value_counts().sort_values()
+        if counts.iloc[0] < n_folds:
+            raise InputError(
+                f"{label_source}: class {counts.index[0]!r} has {counts.iloc[0]} samples, fewer "
+                f"than the {n_folds} folds of split.scheme: kfold (one per replicate); add samples "
+                f"of that class, set data.rare_classes: merge or drop, or use fewer replicates"
+            )
         return
     n_test = n_test_samples(n, test_fraction)
     for label, count in labels.value_counts().sort_values().items():

@@ -37,6 +37,7 @@ def verdict_rst(
     pairs: pd.DataFrame,
     *,
     test_train_ratio: float,
+    folds: int | None = None,
     contenders: tuple[str, str] = ("vae", "gan"),
     against: str = "test",
     data_notes: list[str] = (),
@@ -45,8 +46,9 @@ def verdict_rst(
     references, then how the two networks compare, then every pair; the table follows.
 
     summary, pairs: `evaluation.compare.summarise`. test_train_ratio: n_test / n_train of a
-    replicate's split, the correction of the test. against: the split the samples were
-    scored against (config evaluation.against). data_notes: what the data step reported,
+    replicate's split, the correction of the test. folds: K when the replicates are the K
+    folds of one cross-fitting (split.scheme kfold), None for random re-splits. against:
+    the split the samples were scored against (config evaluation.against). data_notes: what the data step reported,
     its first line the data's size, then what it changed (classes merged or dropped)."""
     a, b = contenders
     per_metric = summary.drop_duplicates("metric").set_index("metric")
@@ -63,14 +65,21 @@ def verdict_rst(
         scored, floor = "a held-out test split", "real training vs real test samples"
     lines = ["Verdict", "=======", ""]
     size = f"The data: {data_notes[0]}. " if data_notes else ""
+    each = "(each re-splits, re-trains and re-evaluates)."
+    if folds:
+        each = (
+            f"(each holds out one fold, re-trains and re-evaluates). Replicates are the {folds} "
+            f"folds of one cross-fitting: every sample is held out once (``split.scheme: kfold``)."
+        )
     lines.append(
         f"{size}Synthetic samples were scored against {scored} over **{n} replicate"
-        f"{'s' if n != 1 else ''}** (each re-splits, re-trains and re-evaluates)."
+        f"{'s' if n != 1 else ''}** {each}"
     )
     if len(tested):
         lines.append(
             f"Differences are tested with the corrected resampled t-test (Nadeau & Bengio, 2003): "
-            f"replicates re-split one cohort, so their scores are correlated, and the variance of "
+            f"replicates {'are folds of' if folds else 're-split'} one cohort, so their scores are "
+            f"correlated, and the variance of "
             f"the mean difference is inflated to (1/{n} + {test_train_ratio:.2g}) s², where the "
             f"plain paired t-test uses s²/{n}. A difference counts where p < {ALPHA} after "
             f"adjusting for the {len(tested)} tests made together (every pair of generators on "

@@ -4,7 +4,7 @@
         [--config config.yaml] [--replicate 0] [--threads 2]
 
 Each variant is a generator name with optional settings (name:key=value,key=value; values
-read as YAML) over its config section. The cohort, split and scaler are the workflow's for
+read as YAML, a mapping merged into the section's own) over its config section. The cohort, split and scaler are the workflow's for
 that replicate. Each variant draws the training split's size of samples, with its labels,
 and is scored against the held-out split by:
 - detector AUROC: scikit-learn's HistGradientBoostingClassifier() at its defaults, 5-fold
@@ -110,7 +110,10 @@ def main(argv=None) -> None:
     n_labels = len(data.label_levels)
     for text in args.variants:
         kind, overrides = parse_variant(text)
-        settings = {**config[kind], **overrides}
+        settings = {**config[kind]}
+        for key, value in overrides.items():  # a nested mapping (vae:privacy={epsilon: 4}) merges
+            nested = isinstance(value, dict) and isinstance(settings.get(key), dict)
+            settings[key] = {**settings[key], **value} if nested else value
         generator = build_generator(kind, tr.shape[1], n_labels, settings)
         start = time.perf_counter()
         generator.fit(tr, data.y_train, seed=seed, device="cpu")

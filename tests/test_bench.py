@@ -7,7 +7,7 @@ import sys
 
 import yaml
 
-from conftest import ROOT, TINY_CONFIG
+from conftest import ROOT, TINY_CONFIG, write_config
 
 
 def test_scaling_benchmark_runs_on_a_tiny_size(tmp_path):
@@ -142,3 +142,31 @@ def test_results_table_prints_the_readme_table(tiny_run):
     assert (
         bad.returncode == 2 and "no metric nonsense" in bad.stderr and "Traceback" not in bad.stderr
     )
+
+
+def test_generator_quality_scores_variants_with_merged_nested_settings(tmp_path):
+    """A variant's mapping setting merges into the section's own: the VAE's privacy section
+    keeps its epsilon (replaced whole, training would find none)."""
+    config = write_config(tmp_path, TINY_CONFIG)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "workflow/bench/generator_quality.py"),
+            "vae",
+            "vae:privacy={max_grad_norm: 2.0}",
+            "independent",
+            "--config",
+            str(config),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    variants = ["floor (real train)", "vae", "vae:privacy={max_grad_norm: 2.0}", "independent"]
+    lines = proc.stdout.splitlines()[1:]
+    assert [line.startswith(v + " ") for line, v in zip(lines, variants)] == [True] * 4, lines
+    auroc = {v: float(line[len(v) :].split()[0]) for line, v in zip(lines, variants)}
+    assert all(0 <= a <= 1 for a in auroc.values())
+    # without privacy.epsilon the clipping norm is unused: the same model as plain "vae"
+    assert auroc["vae:privacy={max_grad_norm: 2.0}"] == auroc["vae"]

@@ -129,6 +129,30 @@ def fit_generator(kind, x, y, n_labels, hparams, *, seed, device="cpu", zero_val
     return generator, history
 
 
+def as_trained(kind, generator, history, x, y, labelled=True):
+    """A fitted generator as `load_generator` returns it: genes g0.., labels "0"/"1" with
+    y's counts, and a scaler that changes nothing (the data are already on its scale)."""
+    import numpy as np
+
+    from exprsynth.data.preprocess import Scaler
+    from exprsynth.models.trained import TrainedGenerator
+
+    n = x.shape[1]
+    identity = Scaler(
+        False, np.zeros(n), np.ones(n), np.full(n, -np.inf), np.full(n, np.inf), False
+    )
+    return TrainedGenerator(
+        kind=kind,
+        generator=generator,
+        scaler=identity,
+        genes=[f"g{i}" for i in range(n)],
+        label_column="status" if labelled else None,
+        label_levels=["0", "1"] if labelled else [],
+        label_counts=[int((y == 0).sum()), int((y == 1).sum())] if labelled else [],
+        history=history,
+    )
+
+
 def fit_model(
     kind, x, y, n_labels, hparams, *, seed, device="cpu", progress=False, zero_value=None
 ):

@@ -9,13 +9,11 @@ import pandas as pd
 import pytest
 import torch
 
-from conftest import fit_generator
+from conftest import as_trained, fit_generator
 from exprsynth import load_generator
 from exprsynth.config import ConfigError, model_settings
-from exprsynth.data.preprocess import Scaler
 from exprsynth.io.checkpoint import save_checkpoint
 from exprsynth.models.diffusion import Diffusion, alpha_bars, timestep_embedding
-from exprsynth.models.trained import TrainedGenerator
 
 SMALL = {
     "epochs": 60,
@@ -48,27 +46,6 @@ def fitted(planted):
     return fit_generator("diffusion", x, y, 2, SMALL, seed=0)
 
 
-def trained(generator, history, x, y):
-    n_genes = x.shape[1]
-    return TrainedGenerator(
-        kind="diffusion",
-        generator=generator,
-        scaler=Scaler(
-            False,
-            np.zeros(n_genes),
-            np.ones(n_genes),
-            np.full(n_genes, -np.inf),
-            np.full(n_genes, np.inf),
-            False,
-        ),
-        genes=[f"g{i}" for i in range(n_genes)],
-        label_column="status",
-        label_levels=["0", "1"],
-        label_counts=[int((y == 0).sum()), int((y == 1).sum())],
-        history=history,
-    )
-
-
 def test_diffusion_samples_follow_the_planted_data(planted, fitted):
     """Per label, each gene's mean and spread, and the planted correlation, come back."""
     x, y = planted
@@ -87,7 +64,7 @@ def test_diffusion_samples_follow_the_planted_data(planted, fitted):
 
 def test_diffusion_checkpoint_round_trip_gives_identical_samples(planted, fitted, tmp_path):
     x, y = planted
-    gen = trained(*fitted, x, y)
+    gen = as_trained("diffusion", *fitted, x, y)
     path = tmp_path / "checkpoint.pt"
     save_checkpoint(gen, path)
     loaded = load_generator(path)  # weights_only=True

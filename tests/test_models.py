@@ -10,9 +10,8 @@ from torch.nn import functional as F
 
 from exprsynth import load_generator
 from exprsynth.models.gan import GAN, MinibatchStd
-from conftest import fit_generator, fit_model
+from conftest import as_trained, fit_generator, fit_model
 from exprsynth.io.checkpoint import save_checkpoint
-from exprsynth.models.trained import TrainedGenerator
 from exprsynth.data.preprocess import Scaler
 from exprsynth.models.training import TrainingDiverged, train_gan
 from exprsynth.models.vae import VAE
@@ -80,23 +79,7 @@ BASE = {
 def trained(kind, hparams, data, n_labels=2, seed=0):
     x, y = data
     model, hist = fit_generator(kind, x, y, n_labels, hparams, seed=seed)
-    return TrainedGenerator(
-        kind=kind,
-        generator=model,
-        scaler=Scaler(
-            False,
-            np.zeros(x.shape[1]),
-            np.ones(x.shape[1]),
-            np.full(x.shape[1], -np.inf),
-            np.full(x.shape[1], np.inf),
-            False,
-        ),
-        genes=[f"g{i}" for i in range(x.shape[1])],
-        label_column="status" if n_labels else None,
-        label_levels=["0", "1"] if n_labels else [],
-        label_counts=[int((y == 0).sum()), int((y == 1).sum())] if n_labels else [],
-        history=hist,
-    )
+    return as_trained(kind, model, hist, x, y, labelled=bool(n_labels))
 
 
 def assert_vae_loss_adds_up(history):

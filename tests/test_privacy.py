@@ -9,12 +9,10 @@ import pandas as pd
 import pytest
 import torch
 
-from conftest import ROOT, fit_generator
+from conftest import ROOT, as_trained, fit_generator
 from exprsynth import load_generator
-from exprsynth.data.preprocess import Scaler
 from exprsynth.io.checkpoint import save_checkpoint
 from exprsynth.models.base import TrainingError
-from exprsynth.models.trained import TrainedGenerator
 from exprsynth.models.training import train_vae
 from exprsynth.models.vae import VAE
 
@@ -39,28 +37,6 @@ def private(epsilon, **more):
 def dp_model(data):
     x, y = data
     return fit_generator("vae", x, y, 2, {**SMALL, "privacy": private(4.0)}, seed=3)
-
-
-def as_trained(generator, history, data):
-    x, y = data
-    scaler = Scaler(
-        False,
-        np.zeros(x.shape[1]),
-        np.ones(x.shape[1]),
-        np.full(x.shape[1], -np.inf),
-        np.full(x.shape[1], np.inf),
-        False,
-    )
-    return TrainedGenerator(
-        kind="vae",
-        generator=generator,
-        scaler=scaler,
-        genes=[f"g{i}" for i in range(x.shape[1])],
-        label_column="status",
-        label_levels=["0", "1"],
-        label_counts=[int((y == 0).sum()), int((y == 1).sum())],
-        history=history,
-    )
 
 
 def test_the_accountant_spends_close_to_and_no_more_than_the_target(dp_model, data):
@@ -154,7 +130,7 @@ def test_unsupported_settings_stop_with_one_line(settings, says, data):
 
 
 def test_checkpoint_keeps_the_epsilon_spent(dp_model, data, tmp_path):
-    trained = as_trained(*dp_model, data)
+    trained = as_trained("vae", *dp_model, *data)
     path = tmp_path / "checkpoint.pt"
     save_checkpoint(trained, path)
     loaded = load_generator(path)  # weights_only=True inside

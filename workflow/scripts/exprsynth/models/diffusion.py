@@ -186,7 +186,7 @@ class DiffusionGenerator(NetworkGenerator):
     MODULE = Diffusion
     ARCHITECTURE = ("hidden", "timesteps", "schedule", "sampling_steps", "eta")
 
-    def _train(self, x, y, *, cuda_graphs, progress):
+    def _train(self, x, y, *, cuda_graphs, progress, on_epoch=None):
         s = self.settings
         self.module.fit_range(x)
         history = train_diffusion(
@@ -199,6 +199,7 @@ class DiffusionGenerator(NetworkGenerator):
             ema=s["ema"],
             progress=progress,
             cuda_graph=cuda_graphs,
+            on_epoch=on_epoch,
         )
         self.module.eval()
         self.module.calibrate_zeros(y, len(x))

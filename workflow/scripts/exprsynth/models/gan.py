@@ -289,7 +289,7 @@ class GANGenerator(NetworkGenerator):
         "generator_conditioning",
     )
 
-    def _train(self, x, y, *, cuda_graphs, progress):
+    def _train(self, x, y, *, cuda_graphs, progress, on_epoch=None):
         s = self.settings
         history = train_gan(
             self.module,
@@ -305,6 +305,7 @@ class GANGenerator(NetworkGenerator):
             ema=s["ema"],
             progress=progress,
             cuda_graph=cuda_graphs,
+            on_epoch=on_epoch,
         )
         if s["fit_output_noise"]:
             self.module.eval()

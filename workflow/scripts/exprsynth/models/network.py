@@ -21,8 +21,20 @@ class NetworkGenerator(Generator):
     ARCHITECTURE: tuple[str, ...] = ()
 
     def fit(
-        self, x, y, *, seed, zero_value=None, device="cpu", cuda_graphs=False, progress=False
+        self,
+        x,
+        y,
+        *,
+        seed,
+        zero_value=None,
+        device="cpu",
+        cuda_graphs=False,
+        progress=False,
+        on_epoch=None,
     ) -> pd.DataFrame:
+        """As `Generator.fit`; on_epoch(epoch, sample), when given, is called after every
+        epoch with sample(n, y, rng): samples of the model as trained so far, as `sample`
+        gives them, drawn without touching the training's random numbers."""
         torch.manual_seed(seed)
         self.seed = seed
         dev = resolve_device(device)
@@ -37,15 +49,43 @@ class NetworkGenerator(Generator):
             self.module.init_zero_rate(torch.as_tensor(is_zero(x, zero_value).mean(axis=0)))
         xt = torch.as_tensor(x, dtype=torch.float32, device=dev)
         yt = None if self.n_labels == 0 else torch.as_tensor(y, dtype=torch.long, device=dev)
-        history = self._train(xt, yt, cuda_graphs=cuda_graphs, progress=progress)
+        report = None
+        if on_epoch is not None:
+
+            def report(epoch):
+                on_epoch(
+                    epoch,
+                    lambda n, labels, rng: self._sample_during_training(xt, yt, n, labels, rng),
+                )
+
+        history = self._train(xt, yt, cuda_graphs=cuda_graphs, progress=progress, on_epoch=report)
         self.module = self.module.cpu().eval()
         return history
+
+    def _sample_during_training(self, x, y, n, labels, rng) -> np.ndarray:
+        """`sample` from the weights as they are, the training's random state restored after."""
+        devices = [x.device] if x.device.type == "cuda" else []
+        with torch.random.fork_rng(devices=devices):
+            self.module.eval()
+            self._prepare_sampling(x, y)
+            out = self.sample(n, labels, rng)
+        self.module.train()
+        return out
+
+    def _prepare_sampling(self, x: torch.Tensor, y: torch.Tensor | None) -> None:
+        """What sampling needs fitted to the training data first (the VAE's latent sampler)."""
 
     def _zero_inflation_setting(self):
         return self.settings["zero_inflation"]
 
     def _train(
-        self, x: torch.Tensor, y: torch.Tensor | None, *, cuda_graphs: bool, progress: bool
+        self,
+        x: torch.Tensor,
+        y: torch.Tensor | None,
+        *,
+        cuda_graphs: bool,
+        progress: bool,
+        on_epoch=None,
     ) -> pd.DataFrame:
         raise NotImplementedError
 

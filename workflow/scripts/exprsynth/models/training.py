@@ -3,6 +3,8 @@
 Training data sit in one tensor on the device; each epoch draws a permutation and slices
 minibatches from it (no per-sample Dataset/DataLoader). Losses are accumulated on the
 device and read back once per epoch, so the loop never waits on a per-step `.item()`.
+Each loop calls `on_epoch(epoch)`, when given, after an epoch's row: the tuner looks at a
+half-trained model there, and may stop the training by raising.
 On a GPU each full-size training step is captured once as a CUDA graph and replayed:
 a step of these small networks is hundreds of tiny kernels, and launching them one by
 one from Python, not the arithmetic, is what bounds its speed there.
@@ -11,6 +13,7 @@ one from Python, not the arithmetic, is what bounds its speed there.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import pandas as pd
 import torch
@@ -155,6 +158,7 @@ def train_vae(
     kl_warmup_epochs: int = 0,
     progress: bool = True,
     cuda_graph: bool = True,
+    on_epoch: Callable[[int], None] | None = None,
 ) -> pd.DataFrame:
     """Adam on the negative ELBO; returns one row per epoch (loss, reconstruction, kl, ...).
 
@@ -196,6 +200,8 @@ def train_vae(
         row["active_units"] = model.active_units(x, y)
         rows.append(row)
         bar.set_postfix(loss=f"{loss:.2f}", rec=f"{rec:.2f}", kl=f"{kl:.2f}")
+        if on_epoch:
+            on_epoch(epoch)
     return pd.DataFrame(rows)
 
 
@@ -214,6 +220,7 @@ def train_gan(
     ema: float | None = None,
     progress: bool = True,
     cuda_graph: bool = True,
+    on_epoch: Callable[[int], None] | None = None,
 ) -> pd.DataFrame:
     """Alternating updates: `critic_steps` discriminator batches per generator step.
 
@@ -301,6 +308,8 @@ def train_gan(
         _check_finite("GAN", epoch, stepped, "lower gan.lr or check the input for extreme values")
         rows.append(row)
         bar.set_postfix(d=f"{means[0]:.3f}", g=f"{means[1]:.3f}")
+        if on_epoch:
+            on_epoch(epoch)
     if ema_flat is not None:
         opt_g.flat.copy_(ema_flat)
     return pd.DataFrame(rows)
@@ -317,6 +326,7 @@ def train_diffusion(
     ema: float | None = None,
     progress: bool = True,
     cuda_graph: bool = True,
+    on_epoch: Callable[[int], None] | None = None,
 ) -> pd.DataFrame:
     """Adam on the noise-prediction error; returns one row per epoch (loss).
 
@@ -363,6 +373,8 @@ def train_diffusion(
         )
         rows.append(row)
         bar.set_postfix(loss=f"{row['loss']:.3f}")
+        if on_epoch:
+            on_epoch(epoch)
     if ema_flat is not None:
         opt.flat.copy_(ema_flat)
     return pd.DataFrame(rows)

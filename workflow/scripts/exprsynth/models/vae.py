@@ -255,7 +255,7 @@ class VAEGenerator(NetworkGenerator):
             else setting
         )
 
-    def _train(self, x, y, *, cuda_graphs, progress):
+    def _train(self, x, y, *, cuda_graphs, progress, on_epoch=None):
         s = self.settings
         if s["privacy"]["epsilon"] is not None:
             return self._train_private(x, y, progress=progress)
@@ -269,10 +269,14 @@ class VAEGenerator(NetworkGenerator):
             kl_warmup_epochs=s["kl_warmup_epochs"],
             progress=progress,
             cuda_graph=cuda_graphs,
+            on_epoch=on_epoch,
         )
         self.module.eval()
-        self.module.fit_latent_sampler(x, y, seed=self.seed)
+        self._prepare_sampling(x, y)
         return history
+
+    def _prepare_sampling(self, x, y):
+        self.module.fit_latent_sampler(x, y, seed=self.seed)
 
     def _train_private(self, x, y, *, progress):
         s, privacy = self.settings, self.settings["privacy"]

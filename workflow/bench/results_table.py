@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
-from exprsynth.models import GENERATORS, display_name  # noqa: E402
+from exprsynth.models import GENERATORS, display_name, kind_of  # noqa: E402
 
 
 def number(x: float) -> str:
@@ -39,8 +39,11 @@ def main(argv=None) -> None:
     parser.add_argument("--metrics", help="comma-separated metric names (default: all)")
     args = parser.parse_args(argv)
     table = pd.read_csv(args.path)
-    models = [m for m in GENERATORS if m in set(table.model)] + sorted(
-        set(table.model) - set(GENERATORS)
+    # The registry's order, each generator's variants after it, external sets last.
+    order = list(GENERATORS)
+    models = sorted(
+        set(table.model),
+        key=lambda m: (order.index(kind_of(m)) if kind_of(m) in order else len(order), m),
     )
     known = list(dict.fromkeys(table.metric))
     metrics = args.metrics.split(",") if args.metrics else known

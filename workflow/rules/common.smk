@@ -5,10 +5,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(workflow.basedir) / "workflow" / "scripts"))
 from exprsynth.code import module_closure  # noqa: E402
-from exprsynth.config import ConfigError, validate_config  # noqa: E402
+from exprsynth.config import (
+    ConfigError,
+    run_settings,
+    runs,
+    validate_config,
+)  # noqa: E402
 from exprsynth.io.checks import InputError  # noqa: E402
 from exprsynth.io.user_data import check_data_config, data_format  # noqa: E402
-from exprsynth.models import GENERATORS, NETWORKS, REFERENCES  # noqa: E402
+from exprsynth.models import GENERATORS, is_network, kind_of  # noqa: E402
 
 
 def checked_config(config):
@@ -29,12 +34,14 @@ DATA = config["data"]
 # The only place data.source is read: None for the simulated cohort.
 USER_DATA = None if DATA["source"] == "simulate" else DATA["source"]
 EXTERNAL = config["external"]  # samples made outside exprsynth: name -> file
-GENERATED = config["models"]
+GENERATED = runs(config)  # the models, their variants and tuned runs
 MODELS = [
     *GENERATED,
     *EXTERNAL,
 ]  # everything scored: the generators, then the external sets
-REFERENCE_MODELS = [m for m in MODELS if m in REFERENCES]
+NETWORK_RUNS = [m for m in GENERATED if is_network(m)]
+REFERENCE_MODELS = [m for m in GENERATED if not is_network(m)]
+TUNED = [kind_of(m) for m in GENERATED if m.endswith("-tuned")]
 REPS = config["replicates"]
 # split.scheme kfold: the replicates are the folds of one partition (K = len(REPS)).
 FOLDS = len(REPS) if config["split"]["scheme"] == "kfold" else None
@@ -95,7 +102,8 @@ def generator_code(script):
     """As `code`, for a job that builds one generator: the other generators' modules
     are not its inputs (editing the GAN leaves the VAE's jobs alone)."""
     return lambda wildcards: [
-        str(p) for p in module_closure(SCRIPTS / script, wildcards.model, NOT_LOADED)
+        str(p)
+        for p in module_closure(SCRIPTS / script, kind_of(wildcards.model), NOT_LOADED)
     ]
 
 
@@ -141,7 +149,7 @@ def external_inputs(wildcards):
 
 
 def checkpoint_path(wildcards):
-    return f"results/models/{wildcards.model}/rep{wildcards.rep}/{GENERATORS[wildcards.model].checkpoint_file}"
+    return f"results/models/{wildcards.model}/rep{wildcards.rep}/{GENERATORS[kind_of(wildcards.model)].checkpoint_file}"
 
 
 def replicate_seed(wildcards):
@@ -161,28 +169,42 @@ def split_fold(wildcards):
 
 
 def model_params(wildcards):
-    """Only the model's own section: editing the VAE's settings leaves the GAN's jobs alone."""
-    return config[wildcards.model]
+    """Only the run's own section: editing the VAE's settings leaves the GAN's jobs alone."""
+    return run_settings(config, wildcards.model)
+
+
+def tuned_choice(wildcards):
+    """A tuned run trains with the tuner's choice for its generator and replicate."""
+    if not wildcards.model.endswith("-tuned"):
+        return {}
+    return {
+        "tuned": f"results/tuning/{kind_of(wildcards.model)}/rep{wildcards.rep}/chosen.yaml"
+    }
+
+
+def tuning_minutes(wildcards):
+    """A cluster's time limit for a search: its CPU budget, with room for the last trial."""
+    return int(2 * config["tune"]["cpu_seconds"] / 60) + 10
 
 
 def training_gpus(wildcards):
     """A GPU is requested (from a cluster, say) only where the config asks for one:
     device: auto uses one when the job finds it, and must not wait for one in a queue.
     """
-    return 1 if config["device"] == "cuda" and wildcards.model in NETWORKS else 0
+    return 1 if config["device"] == "cuda" and is_network(wildcards.model) else 0
 
 
 def network_setting(key, reference_value):
     """A config value for the networks' jobs; the numpy reference generators (which share
     their rule's script) get a fixed one, so changing it reruns none of their jobs."""
     return lambda wildcards: (
-        config[key] if wildcards.model in NETWORKS else reference_value
+        config[key] if is_network(wildcards.model) else reference_value
     )
 
 
 def cuda_graphs_setting(wildcards):
     """Without a GPU it does nothing: device: cpu fixes it, so editing it reruns nothing."""
-    if config["device"] == "cpu" or wildcards.model not in NETWORKS:
+    if config["device"] == "cpu" or not is_network(wildcards.model):
         return False
     return config["cuda_graphs"]
 
@@ -192,4 +214,5 @@ def all_targets():
         "results/comparison_results.csv",
         "results/comparison_results_per_replicate.csv",
         *expand("results/figures/{name}.png", name=FIGURES),
+        *(["results/figures/tuning_trials.png"] if TUNED else []),
     ]

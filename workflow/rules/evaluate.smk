@@ -59,7 +59,7 @@ rule evaluate_model:
     benchmark:
         "benchmarks/evaluate_model/{model}/rep{rep}.tsv"
     wildcard_constraints:
-        model="|".join([*NETWORKS, *EXTERNAL]),
+        model="|".join([*NETWORK_RUNS, *EXTERNAL]),
     conda:
         "../../envs/data.yaml"
     threads: 1
@@ -77,6 +77,9 @@ rule compare_models:
         metrics=expand("results/metrics/{model}/rep{rep}.csv", model=MODELS, rep=REPS),
         floors=expand("results/metrics/real/rep{rep}.csv", rep=REPS),
         data_notes="results/data/notes.txt",
+        tuning=expand(
+            "results/tuning/{model}/rep{rep}/chosen.yaml", model=TUNED, rep=REPS
+        ),
         code=code("compare_models.py"),
     output:
         summary=report(

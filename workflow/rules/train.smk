@@ -9,6 +9,7 @@ TRAINING_INPUTS = {
 # The networks: the longest jobs of a replicate, so they start first.
 rule train_model:
     input:
+        unpack(tuned_choice),
         **TRAINING_INPUTS,
         code=generator_code("train_model.py"),
     output:
@@ -19,7 +20,7 @@ rule train_model:
     benchmark:
         "benchmarks/train_model/{model}/rep{rep}.tsv"
     wildcard_constraints:
-        model="|".join(NETWORKS),
+        model="|".join(NETWORK_RUNS) or "$^",
     priority: 10
     conda:
         "../../envs/torch.yaml"
@@ -49,7 +50,7 @@ use rule train_model as fit_reference with:
     benchmark:
         "benchmarks/fit_reference/{model}/rep{rep}.tsv"
     wildcard_constraints:
-        model="|".join(REFERENCES),
+        model="|".join(REFERENCE_MODELS) or "$^",
     priority: 0
     conda:
         "../../envs/data.yaml"

@@ -4,6 +4,7 @@ import sys
 from pathlib import Path
 
 import pandas as pd
+import yaml
 
 from exprsynth.evaluation.compare import split_ratio, summarise
 from exprsynth.io.files import atomic_path, read_table, write_csv
@@ -22,6 +23,7 @@ def main(
     test_fraction: float,
     folds: int | None = None,
     against: str = "test",
+    tuning: list[str] = (),
 ) -> None:
     def replicate(path: Path) -> int:  # results/metrics/{model}/rep{rep}.csv
         return int(path.stem.removeprefix("rep"))
@@ -42,11 +44,20 @@ def main(
     result, tests = summarise(table, test_train_ratio=ratio)
     write_csv(result, summary)
     write_csv(tests, pairs)
+    searches = {}  # results/tuning/{model}/rep{rep}/chosen.yaml, per generator
+    for path in map(Path, tuning):
+        searches.setdefault(path.parent.parent.name, []).append(yaml.safe_load(path.read_text()))
     with atomic_path(verdict) as tmp:
         data = Path(data_notes).read_text().splitlines()
         tmp.write_text(
             verdict_rst(
-                result, tests, test_train_ratio=ratio, folds=folds, against=against, data_notes=data
+                result,
+                tests,
+                test_train_ratio=ratio,
+                folds=folds,
+                against=against,
+                data_notes=data,
+                tuning=searches,
             )
         )
     print(result.to_string(index=False), file=sys.stderr)
@@ -58,6 +69,7 @@ if "snakemake" in globals():
         metrics=list(snakemake.input.metrics),
         floors=list(snakemake.input.floors),
         data_notes=snakemake.input.data_notes,
+        tuning=list(snakemake.input.tuning),
         summary=snakemake.output.summary,
         per_replicate=snakemake.output.per_replicate,
         pairs=snakemake.output.pairs,

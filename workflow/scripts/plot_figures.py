@@ -1,12 +1,14 @@
-"""Rules plot_replicate and plot_summary: the comparison figures a rule's outputs name.
+"""Rules plot_replicate, plot_summary and plot_tuning: the comparison figures a rule's outputs name.
 
 plot_replicate draws from the first replicate (samples, evaluation details, training
-histories); plot_summary from the summary table over all replicates. Each input is read
+histories); plot_summary from the summary table over all replicates; plot_tuning from
+the tuner's trials. Each input is read
 only when a requested figure needs it.
 """
 
 import sys
 from functools import cache
+from pathlib import Path
 
 from threadpoolctl import threadpool_limits
 
@@ -39,6 +41,7 @@ def main(
     histories: list[str] = (),
     details: list[str] = (),
     summary: str | None = None,
+    tuning_trials: list[str] = (),
     against: str = "test",
     max_genes: int = HEATMAP_GENES,
 ) -> None:
@@ -72,6 +75,12 @@ def main(
     def table():
         return read_table(summary)
 
+    def searches():  # results/tuning/{model}/rep{rep}/trials.csv, per generator
+        found = {}
+        for path in map(Path, tuning_trials):
+            found.setdefault(path.parent.parent.name, []).append(read_table(path))
+        return found
+
     figures = {
         "training_curves": lambda: plots.training_curves(
             {m: read_table(p) for m, p in zip(models, histories)}
@@ -91,6 +100,7 @@ def main(
         "dcr_histograms": lambda: plots.dcr_histograms(evaluation(), against),
         "de_scatter": lambda: plots.de_scatter(evaluation(), against),
         "forest_plot": lambda: plots.forest_plot(table(), models, against),
+        "tuning_trials": lambda: plots.tuning_trials(searches()),
     }
     for name, path in outputs.items():
         with atomic_path(path) as tmp:  # a killed job leaves no truncated PNG
@@ -103,7 +113,7 @@ if "snakemake" in globals():
     with threadpool_limits(snakemake.threads):  # numpy's BLAS (PCA axes, correlations)
         main(
             **{
-                k: (list(v) if k in ("samples", "histories", "details") else v)
+                k: (list(v) if k in ("samples", "histories", "details", "tuning_trials") else v)
                 for k, v in snakemake.input.items()
                 if k != "code"
             },

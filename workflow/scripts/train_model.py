@@ -3,13 +3,15 @@
 import sys
 import time
 
+import yaml
 from threadpoolctl import threadpool_limits
 
+from exprsynth.config import merged
 from exprsynth.data.preprocess import split_data, zero_values
 from exprsynth.io.checkpoint import package_versions, save_checkpoint
 from exprsynth.io.checks import errors_in_one_line
 from exprsynth.io.files import read_expression, read_scaler, read_table, write_csv
-from exprsynth.models import GENERATORS
+from exprsynth.models import GENERATORS, kind_of
 from exprsynth.models.base import (
     ZERO_INFLATION_THRESHOLD,
     TrainingError,
@@ -36,8 +38,14 @@ def main(
     cuda_graphs: bool,
     seed: int,
     threads: int = 1,
+    tuned: str | None = None,
 ) -> None:
-    network = GENERATORS[model].network
+    """model: the run (a generator or a variant of one); tuned: the tuner's choice of
+    settings, on top of `hparams`."""
+    kind = kind_of(model)
+    network = GENERATORS[kind].network
+    if tuned:
+        hparams = merged(hparams, yaml.safe_load(open(tuned))["settings"])
     if network:
         import torch
 
@@ -56,7 +64,7 @@ def main(
     n_labels = len(data.label_levels)
     zero_value = zero_values(fitted_scaler, len(data.genes))
     zeros = zero_fraction(data.x_train, zero_value)
-    generator = build_generator(model, len(data.genes), n_labels, hparams)
+    generator = build_generator(kind, len(data.genes), n_labels, hparams)
     start = time.perf_counter()
     hist = generator.fit(
         data.x_train,
@@ -81,7 +89,7 @@ def main(
         )
     counts = [int((data.y_train == k).sum()) for k in range(n_labels)]
     trained = TrainedGenerator(
-        kind=model,
+        kind=kind,
         generator=generator,
         scaler=fitted_scaler,
         genes=data.genes,
@@ -115,5 +123,6 @@ if "snakemake" in globals():
                 checkpoint=snakemake.output.model,
                 history=snakemake.output.history,
                 threads=snakemake.threads,
+                tuned=snakemake.input.get("tuned"),
                 **snakemake.params,
             )

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import yaml
 
-from .models import GENERATORS
+from .models import GENERATORS, kind_of
 
 SCHEMA = Path(__file__).resolve().parents[2] / "schemas" / "config.schema.yaml"
 MODELS_DIR = Path(__file__).resolve().parent / "models"
@@ -45,6 +45,34 @@ def model_settings(kind: str, overrides: dict | None = None) -> dict:
     return section_settings(kind, overrides)
 
 
+def merged(base: dict, overrides: dict) -> dict:
+    """`base` with `overrides` on top; a nested mapping merges into the one it replaces."""
+    out = dict(base)
+    for key, value in overrides.items():
+        both = isinstance(value, dict) and isinstance(out.get(key), dict)
+        out[key] = merged(out[key], value) if both else value
+    return out
+
+
+def tuned_runs(config: dict) -> list[str]:
+    """The <generator>-tuned runs of a config with tune.trials > 0."""
+    if not config["tune"]["trials"]:
+        return []
+    return [f"{m}-tuned" for m in config["tune"]["models"] if m in config["models"]]
+
+
+def runs(config: dict) -> list[str]:
+    """Every generator run of a validated config: the models, their variants, the tuned runs."""
+    return [*config["models"], *config["variants"], *tuned_runs(config)]
+
+
+def run_settings(config: dict, run: str) -> dict:
+    """A run's complete config section: its generator's, with a variant's changes on top
+    (a tuned run starts from its generator's; the tuner's choices come from its file)."""
+    kind = kind_of(run)
+    return merged(config[kind], config["variants"].get(run, {}))
+
+
 def validate_config(config: dict, schema_path: str | Path = SCHEMA) -> dict:
     """Fill in defaults from the schema, then check; raise ConfigError on the first problem."""
     import jsonschema
@@ -61,6 +89,23 @@ def validate_config(config: dict, schema_path: str | Path = SCHEMA) -> dict:
             f"config: external.{taken[0]} is the name of a generator of exprsynth's (or of the "
             f"floor); give the external samples another name"
         )
+    for name, changes in config["variants"].items():
+        if kind_of(name) not in GENERATORS:
+            raise ConfigError(
+                f"config: variants.{name}: {kind_of(name)!r} is no generator; a variant is named "
+                f"<generator>-<tag> with one of {', '.join(GENERATORS)}"
+            )
+        if name.endswith("-tuned"):
+            raise ConfigError(f"config: variants.{name}: names ending in -tuned are the tuner's")
+        try:
+            section_settings(kind_of(name), merged(config[kind_of(name)], changes))
+        except ConfigError as e:
+            raise ConfigError(
+                f"config: variants.{name}: {str(e).removeprefix('config: ')}"
+            ) from None
+    untunable = sorted(set(config["tune"]["models"]) - set(GENERATORS))
+    if untunable:
+        raise ConfigError(f"config: tune.models: {untunable[0]!r} is no generator")
     if config["split"]["scheme"] == "kfold" and len(config["replicates"]) < 2:
         raise ConfigError(
             f"config: split.scheme = kfold needs at least 2 replicates (one per fold), "

@@ -70,6 +70,20 @@ NETWORKS = tuple(kind for kind, entry in GENERATORS.items() if entry.network)
 REFERENCES = tuple(kind for kind, entry in GENERATORS.items() if not entry.network)
 
 
-def display_name(kind: str) -> str:
-    """The registry's name for a generator; 'real' and unknown kinds as they are."""
-    return GENERATORS[kind].display_name if kind in GENERATORS else kind
+def kind_of(run: str) -> str:
+    """The generator of a run: a variant <generator>-<tag> (config `variants`, the tuner's
+    <generator>-tuned) is a run of <generator> with other settings."""
+    return run.split("-", 1)[0]
+
+
+def is_network(run: str) -> bool:
+    return kind_of(run) in NETWORKS
+
+
+def display_name(run: str) -> str:
+    """The registry's name for a generator, its variants' tag in brackets; 'real' and
+    unknown names as they are."""
+    kind, _, tag = run.partition("-")
+    if kind not in GENERATORS:
+        return run
+    return GENERATORS[kind].display_name + (f" ({tag})" if tag else "")

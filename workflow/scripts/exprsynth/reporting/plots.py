@@ -11,7 +11,7 @@ import pandas as pd  # noqa: E402
 
 from ..data.preprocess import most_variable_genes  # noqa: E402
 from ..evaluation.metrics import METRIC_BY_NAME, subsample  # noqa: E402
-from ..models import GENERATORS  # noqa: E402
+from ..models import GENERATORS, display_name, kind_of  # noqa: E402
 
 REAL_COLOR = "0.35"
 REAL_LABEL = "Real (test)"
@@ -31,13 +31,17 @@ SUMMARY_METRICS = {
 }
 
 
-def _color(model: str) -> str:
-    """The registry's colour; a name it does not know (an external generator) gets red."""
-    return GENERATORS[model].color if model in GENERATORS else "tab:red"
+def _color(model: str):
+    """The registry's colour, a variant's paler; a name it does not know (an external
+    generator) gets red."""
+    from matplotlib.colors import to_rgb
 
-
-def _label(model: str) -> str:
-    return GENERATORS[model].display_name if model in GENERATORS else model
+    kind = kind_of(model)
+    if kind not in GENERATORS:
+        return "tab:red"
+    if model == kind:
+        return GENERATORS[kind].color
+    return tuple(0.55 * c + 0.45 for c in to_rgb(GENERATORS[kind].color))
 
 
 # Two small numerical helpers, in numpy: the figure jobs would otherwise import
@@ -119,7 +123,7 @@ def training_curves(histories: dict[str, pd.DataFrame]) -> plt.Figure:
                 color=f"C{i}",
                 label=column.replace("_", " "),
             )
-        ax.set(title=f"{_label(model)} training", xlabel="epoch", ylabel="loss (per sample)")
+        ax.set(title=f"{display_name(model)} training", xlabel="epoch", ylabel="loss (per sample)")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         # Below the panel: inside, it would cover one axis's lines or the other's.
         labels = [line.get_label() for line in lines]
@@ -135,7 +139,7 @@ def training_curves(histories: dict[str, pd.DataFrame]) -> plt.Figure:
     if not trained:
         axes[0, 0].text(0.5, 0.5, "no trained models", ha="center")
         axes[0, 0].set_axis_off()
-    untrained = [_label(m) for m in histories if m not in trained]
+    untrained = [display_name(m) for m in histories if m not in trained]
     note = f" (no training curve: {', '.join(untrained)})" if untrained else ""
     fig.suptitle("Training curves" + note)
     fig.tight_layout()
@@ -159,9 +163,9 @@ def pca_comparison(
     for ax, (model, pts) in zip(axes, [("real", real), *panels.items()]):
         if model != "real":
             ax.scatter(real[:, 0], real[:, 1], s=6, c=REAL_COLOR, alpha=0.25, label="real (test)")
-        ax.scatter(pts[:, 0], pts[:, 1], s=6, c=_color(model), alpha=0.6, label=_label(model))
+        ax.scatter(pts[:, 0], pts[:, 1], s=6, c=_color(model), alpha=0.6, label=display_name(model))
         ax.set(
-            title=_label(model),
+            title=display_name(model),
             xlabel=f"PC1 ({ev[0]:.0f}%)",
             xlim=(lo[0] - pad[0], hi[0] + pad[0]),
             ylim=(lo[1] - pad[1], hi[1] + pad[1]),
@@ -193,7 +197,7 @@ def distribution_comparison(
                 histtype="step",
                 lw=1.4,
                 color=_color(model),
-                label=_label(model),
+                label=display_name(model),
             )
         ax.set(title=title, xlabel="scaled expression", ylabel="density")
     for ax in axes.ravel()[len(panels) :]:  # fewer than six genes leave more panels empty
@@ -221,7 +225,7 @@ def gene_mean_variance(test: np.ndarray, synthetic: dict[str, np.ndarray]) -> pl
             lims = [min(real_stat.min(), synth_stat.min()), max(real_stat.max(), synth_stat.max())]
             ax.plot(lims, lims, "k--", lw=0.8, label="y = x")
             ax.set(
-                title=f"{_label(model)}: per-gene {name}",
+                title=f"{display_name(model)}: per-gene {name}",
                 xlabel=f"real {name}",
                 ylabel=f"synthetic {name}",
             )
@@ -251,7 +255,7 @@ def correlation_heatmaps(
         im = ax.imshow(
             c[np.ix_(order, order)], vmin=-1, vmax=1, cmap="RdBu_r", interpolation="nearest"
         )
-        ax.set(title=_label(model), xticks=[], yticks=[], xlabel=f"{len(genes)} genes")
+        ax.set(title=display_name(model), xticks=[], yticks=[], xlabel=f"{len(genes)} genes")
     fig.colorbar(im, ax=list(axes), shrink=0.8, label="Pearson correlation")
     fig.suptitle("Gene-gene correlation, ordered by hierarchical clustering of the real data")
     return fig
@@ -262,7 +266,7 @@ def c2st_roc(details: dict[str, dict[str, np.ndarray]]) -> plt.Figure:
     fig, ax = plt.subplots(figsize=(5.2, 5))
     for model, d in details.items():
         fpr, tpr, auc = roc_curve(d["c2st_truth"], d["c2st_scores"])
-        name = "real train vs test (floor)" if model == "real" else _label(model)
+        name = "real train vs test (floor)" if model == "real" else display_name(model)
         ax.plot(fpr, tpr, color=_color(model), lw=1.6, label=f"{name}: AUROC {auc:.2f}")
     ax.plot([0, 1], [0, 1], "k:", lw=0.8, label="chance")
     ax.set(
@@ -295,9 +299,9 @@ def dcr_histograms(details: dict[str, dict[str, np.ndarray]], against: str = "te
             histtype="step",
             lw=1.6,
             color=_color(model),
-            label=_label(model),
+            label=display_name(model),
         )
-        ax.set(title=_label(model), xlabel="distance to closest training sample")
+        ax.set(title=display_name(model), xlabel="distance to closest training sample")
         ax.legend(frameon=False, fontsize=7)
     axes[0, 0].set_ylabel("density")
     title = "Distance to closest record: mass near 0 means copies of training samples"
@@ -331,7 +335,7 @@ def de_scatter(details: dict[str, dict[str, np.ndarray]], against: str = "test")
         )
         real_set = "real training" if against == "train" else "real held-out"
         ax.set(
-            title=_label(model),
+            title=display_name(model),
             xlabel=f"effect, {real_set} (sd units)",
             ylabel="effect, synthetic (sd units)",
         )
@@ -376,7 +380,7 @@ def forest_plot(summary: pd.DataFrame, models: list[str], against: str = "test")
         else:
             better = rows["better"].dropna().iloc[0] if rows["better"].notna().any() else ""
             ax.set_title(f"{metric} ({better} is better)", fontsize=8)
-        ax.set_yticks(range(len(models)), [_label(m) for m in models], fontsize=7)
+        ax.set_yticks(range(len(models)), [display_name(m) for m in models], fontsize=7)
         ax.set_ylim(-0.6, len(models) - 0.4)
         ax.invert_yaxis()
         ax.tick_params(axis="x", labelsize=7)
@@ -409,7 +413,11 @@ def comparison_summary(
             ax.axhline(floor.iloc[0], color="k", ls="--", lw=1, label="real vs real")
             ax.legend(frameon=False, fontsize=7)
         ax.set_xticks(
-            range(len(models)), [_label(m) for m in models], rotation=30, ha="right", fontsize=8
+            range(len(models)),
+            [display_name(m) for m in models],
+            rotation=30,
+            ha="right",
+            fontsize=8,
         )
         ax.set_title(SUMMARY_METRICS[metric], fontsize=9)
     for ax in axes.ravel()[len(metrics) :]:
@@ -429,3 +437,32 @@ def save(fig: plt.Figure, path) -> None:
     """Write the PNG to `path` (the caller's temporary file, see io.files.atomic_path)."""
     fig.savefig(path, dpi=110, format="png")
     plt.close(fig)
+
+
+def tuning_trials(trials: dict[str, list[pd.DataFrame]]) -> plt.Figure:
+    """One panel per tuned generator: each trial's validation AUROC in the order run (one
+    colour per replicate), pruned and rejected trials at their half-trained AUROC as
+    crosses, and the best so far as a line."""
+    fig, axes = plt.subplots(
+        1, len(trials), figsize=(5 * len(trials), 3.8), squeeze=False, sharey=True
+    )
+    for ax, (kind, tables) in zip(axes[0], trials.items()):
+        for rep, table in enumerate(tables):
+            color = f"C{rep}"
+            done = table[table.state == "complete"]
+            ax.scatter(done.trial, done.auroc, s=14, color=color, label=f"replicate {rep + 1}")
+            stopped = table[table.state != "complete"]
+            ax.scatter(stopped.trial, stopped.half_trained_auroc, s=14, marker="x", color=color)
+            best = table.auroc.where(table.state == "complete").cummin()
+            ax.step(table.trial, best, where="post", color=color, alpha=0.6)
+        ax.axhline(0.5, color="grey", ls=":", lw=1)
+        ax.set(
+            title=f"{display_name(kind)}: search",
+            xlabel="trial (0: the config's settings)",
+            ylabel="validation two-sample AUROC",
+        )
+        ax.grid(alpha=0.3)
+    axes[0, 0].legend(frameon=False, fontsize=7)
+    fig.suptitle("Tuning: lower is better; x = stopped (pruned, over budget or rejected)")
+    fig.tight_layout()
+    return fig

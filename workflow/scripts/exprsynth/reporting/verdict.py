@@ -7,7 +7,7 @@ import pandas as pd
 
 from ..evaluation.compare import ALPHA, oriented_score
 from ..evaluation.metrics import METRIC_BY_NAME
-from ..models import REFERENCES, display_name
+from ..models import REFERENCES, display_name, kind_of
 
 
 # Metrics quoted in the verdict's table, in this order.
@@ -41,6 +41,7 @@ def verdict_rst(
     contenders: tuple[str, str] = ("vae", "gan"),
     against: str = "test",
     data_notes: list[str] = (),
+    tuning: dict[str, list[dict]] | None = None,
 ) -> str:
     """The report's first page. It answers first whether a network beats the simple
     references, then how the two networks compare, then every pair; the table follows.
@@ -49,13 +50,14 @@ def verdict_rst(
     replicate's split, the correction of the test. folds: K when the replicates are the K
     folds of one cross-fitting (split.scheme kfold), None for random re-splits. against:
     the split the samples were scored against (config evaluation.against). data_notes: what the data step reported,
-    its first line the data's size, then what it changed (classes merged or dropped)."""
+    its first line the data's size, then what it changed (classes merged or dropped).
+    tuning: per tuned generator, each replicate's search summary (the tuner's chosen.yaml)."""
     a, b = contenders
     per_metric = summary.drop_duplicates("metric").set_index("metric")
     models = list(summary.model.unique())
     # The networks, and samples made elsewhere (config external): each against the references.
-    networks = [m for m in models if m not in REFERENCES]
-    references = [m for m in models if m in REFERENCES]
+    networks = [m for m in models if kind_of(m) not in REFERENCES]
+    references = [m for m in models if kind_of(m) in REFERENCES]
     n = int(summary["n_replicates"].max())
     tested = pairs[pairs["p_value"].notna()]
     if against == "train":
@@ -101,6 +103,8 @@ def verdict_rst(
         ]
     if networks and references:
         lines += _against_references(summary, pairs, networks, references)
+    if tuning:
+        lines += _tuning_lines(tuning, pairs)
     if {a, b} <= set(models):
         wins = {m: per_metric.index[per_metric["winner"] == m].tolist() for m in contenders}
         unclear = per_metric.index[per_metric["winner"] == "no clear winner"].tolist()
@@ -236,6 +240,43 @@ def _against_references(summary, pairs, networks, references) -> list[str]:
         for ref in references:
             lines.append(f"  - against the {display_name(ref)}: " + _pair_line(pairs, net, ref))
     return [*lines, ""]
+
+
+def _tuning_lines(tuning: dict[str, list[dict]], pairs: pd.DataFrame) -> list[str]:
+    """Per tuned generator: the budget it had and spent, what the search chose, and the
+    tuned run against the default one on the test split."""
+    first = next(iter(tuning.values()))[0]["budget"]
+    lines = [
+        "Tuning",
+        "------",
+        "",
+        f"Every tuned generator had the same budget per replicate: {first['trials']} trials and "
+        f"{first['cpu_seconds']:g} CPU-seconds, scored by the two-sample AUROC on a validation "
+        "split of the replicate's training split (the test split was never read), trials "
+        "copying training rows more than the real data do rejected; the first trial is the "
+        "config's own settings.",
+        "",
+    ]
+    for kind, searches in tuning.items():
+        budgets = [s["budget"] for s in searches]
+        default = np.median([s["validation_auroc"]["default"] for s in searches])
+        chosen = np.median([s["validation_auroc"]["chosen"] for s in searches])
+        exhausted = sum(b["exhausted"] for b in budgets)
+        lines.append(
+            f"- **{display_name(kind)}**: {int(np.median([b['trials_run'] for b in budgets]))} "
+            f"trials and {np.median([b['cpu_seconds_spent'] for b in budgets]):.0f} CPU-seconds "
+            f"per replicate (median); the CPU budget ended the search in {exhausted} of "
+            f"{len(searches)} replicates. Validation AUROC {default:.3f} at the config's settings, "
+            f"{chosen:.3f} chosen (medians). On the test split, tuned against default: "
+            + _pair_line(pairs, f"{kind}-tuned", kind)
+        )
+        values = ", ".join(f"{k} {_short(v)}" for k, v in searches[0]["settings"].items())
+        lines.append(f"  - chosen in the first replicate: {values}.")
+    return [*lines, ""]
+
+
+def _short(value) -> str:
+    return f"{value:.3g}" if isinstance(value, float) else str(value)
 
 
 def _pair_line(pairs: pd.DataFrame, net: str, ref: str) -> str:

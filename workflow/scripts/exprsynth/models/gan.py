@@ -12,7 +12,9 @@ from torch import nn
 from torch.nn import functional as F
 
 from .layers import init_zero_logit, mlp, register_zero_value, with_labels
+from .base import TrainingError
 from .network import NetworkGenerator
+from .private import train_gan_private
 from .training import train_gan
 
 
@@ -291,6 +293,8 @@ class GANGenerator(NetworkGenerator):
 
     def _train(self, x, y, *, cuda_graphs, progress, on_epoch=None):
         s = self.settings
+        if s["privacy"]["epsilon"] is not None:
+            return self._train_private(x, y, progress=progress)
         history = train_gan(
             self.module,
             x,
@@ -310,4 +314,46 @@ class GANGenerator(NetworkGenerator):
         if s["fit_output_noise"]:
             self.module.eval()
             self.module.fit_output_noise(x, y)
+        return history
+
+    def _train_private(self, x, y, *, progress):
+        s, privacy = self.settings, self.settings["privacy"]
+        # Each refused setting lets one real row's gradient depend on other rows, or looks
+        # at the training data outside the accounting.
+        refused = [
+            ("minibatch_std", s["minibatch_std"], "false", "the critic sees the batch's spread"),
+            ("pack", s["pack"] if s["pack"] > 1 else False, "1", "the critic judges rows together"),
+            (
+                "fit_output_noise",
+                s["fit_output_noise"] and s["output_noise"],
+                "false",
+                "it sets the output noise from the training data's variance after training",
+            ),
+        ]
+        for key, value, fix, why in refused:
+            if value:
+                shown = "true" if value is True else value
+                raise TrainingError(
+                    f"gan.privacy: {key}: {shown} is not supported with DP-SGD: {why}, "
+                    f"outside the privacy accounting; set gan.{key}: {fix}"
+                )
+        delta = privacy["delta"] if privacy["delta"] is not None else 1.0 / len(x)
+        history, guarantee = train_gan_private(
+            self.module,
+            x,
+            y,
+            epochs=s["epochs"],
+            batch_size=s["batch_size"],
+            lr=s["lr"],
+            lr_discriminator=s["lr_discriminator"],
+            betas=tuple(s["betas"]),
+            critic_steps=s["critic_steps"],
+            clip_norm=s["clip_norm"],
+            ema=s["ema"],
+            epsilon=privacy["epsilon"],
+            delta=delta,
+            max_grad_norm=privacy["max_grad_norm"],
+            progress=progress,
+        )
+        self.fitted["privacy"] = guarantee
         return history

@@ -16,7 +16,8 @@ from ..data.preprocess import ZERO_TOLERANCE
 from .layers import mlp, register_zero_value, init_zero_logit, with_labels
 from .base import TrainingError, bic_gaussian_mixture
 from .network import NetworkGenerator
-from .training import train_vae, train_vae_private
+from .private import train_vae_private
+from .training import train_vae
 
 
 @dataclass

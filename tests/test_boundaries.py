@@ -19,7 +19,8 @@ FORBIDDEN = {
     "data": {"models", "io", "config", "evaluation", "reporting", "code"},
     "models": {"io", "config", "evaluation", "reporting", "code"},
     "evaluation": {"models", "io", "config", "reporting", "code"},
-    "reporting": {"io", "config", "code", "models.build"},
+    "reporting": {"io", "config", "code", "models.build", "tuning"},
+    "tuning": {"io", "config", "reporting", "code"},
 }
 THIRD_PARTY_FORBIDDEN = {"snakemake"}  # the package runs without the workflow
 

@@ -59,7 +59,7 @@ rule evaluate_model:
     benchmark:
         "benchmarks/evaluate_model/{model}/rep{rep}.tsv"
     wildcard_constraints:
-        model="|".join([*NETWORK_RUNS, *EXTERNAL]),
+        model="|".join([*NETWORK_RUNS, *EXTERNAL]) or "$^",
     conda:
         "../../envs/data.yaml"
     threads: 1
@@ -79,6 +79,10 @@ rule compare_models:
         data_notes="results/data/notes.txt",
         tuning=expand(
             "results/tuning/{model}/rep{rep}/chosen.yaml", model=TUNED, rep=REPS
+        ),
+        # The epsilon spent by the private runs, for the verdict.
+        histories=expand(
+            "results/models/{model}/rep{rep}/history.csv", model=GENERATED, rep=REPS
         ),
         code=code("compare_models.py"),
     output:

@@ -34,6 +34,7 @@ import yaml
 from ..evaluation import metrics as M
 from ..evaluation.evaluate import copy_threshold
 from ..models import GENERATORS
+from ..models.base import TrainingError
 from ..models.build import build_generator
 
 # A trial may copy training rows at most this much more often than the floor (the share
@@ -181,7 +182,7 @@ def tune(
         except optuna.TrialPruned:
             trial.set_user_attr("stopped", "median pruner")
             raise
-        except Exception as e:  # a setting that diverges is a bad setting, not a crash
+        except TrainingError as e:  # a setting that diverges is a bad setting, not a crash
             trial.set_user_attr("stopped", f"failed: {' '.join(str(e).split())[:200]}")
             raise optuna.TrialPruned from None
         finally:

@@ -138,6 +138,12 @@ def test_results_table_prints_the_readme_table(tiny_run):
     lines = proc.stdout.splitlines()
     assert lines[0].startswith("| metric | better | floor | VAE | GAN |")
     assert [line.split(" | ")[0] for line in lines[2:4]] == ["| gamma", "| recall"]
+    wide = subprocess.run(
+        [*script, "--metrics", "gamma,recall", "--by-generator"], capture_output=True, text=True
+    )
+    rows = wide.stdout.splitlines()
+    assert rows[0] == "| generator | gamma | recall |" and rows[3].startswith("| floor | 0.")
+    assert rows[4].startswith("| VAE | 0.") and rows[5].startswith("| GAN | 0.")
     bad = subprocess.run([*script, "--metrics", "gamma,nonsense"], capture_output=True, text=True)
     assert (
         bad.returncode == 2 and "no metric nonsense" in bad.stderr and "Traceback" not in bad.stderr

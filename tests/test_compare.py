@@ -298,3 +298,46 @@ def test_a_collapsed_generators_perfect_precision_does_not_win():
         table({"vae": [0.89, 0.90, 0.88, 0.91], "gan": [1.0, 1.0, 1.0, 1.0]}, "precision", 0.9)
     )
     assert s["better"].iloc[0] == "closer-to-floor" and s["winner"].iloc[0] == "vae"
+
+
+def test_the_verdict_states_each_tuned_generators_budget_and_the_tuned_run_against_its_default():
+    per_rep = table(
+        {
+            "vae": [0.80, 0.82, 0.81],
+            "vae-tuned": [0.70, 0.71, 0.72],
+            "gaussian": [0.95, 0.96, 0.97],
+        },
+        "c2st_gbt",
+        0.5,
+    )
+
+    def search(exhausted, spent, default, chosen):
+        return {
+            "settings": {"lr": 0.00123456, "hidden": [256, 256]},
+            "validation_auroc": {"default": default, "chosen": chosen},
+            "budget": {
+                "trials": 16,
+                "trials_run": 9,
+                "cpu_seconds": 120,
+                "cpu_seconds_spent": spent,
+                "exhausted": exhausted,
+            },
+        }
+
+    tuning = {
+        "vae": [
+            search(True, 121, 0.8, 0.7),
+            search(False, 90, 0.9, 0.6),
+            search(True, 125, 0.7, 0.7),
+        ]
+    }
+    text = verdict(per_rep, tuning=tuning)
+    assert "same budget per replicate: 16 trials and 120 CPU-seconds" in text
+    assert (
+        "- **VAE**: 9 trials and 121 CPU-seconds per replicate (median); the CPU budget ended the "
+        "search in 2 of 3 replicates. Validation AUROC 0.800 at the config's settings, 0.700 "
+        "chosen (medians). On the test split, tuned against default: better on 1 metric "
+        "(c2st_gbt (p" in text
+    )
+    assert "  - chosen in the first replicate: lr 0.00123, hidden [256, 256]." in text
+    assert "VAE (tuned)" in text  # its own column in the headline table

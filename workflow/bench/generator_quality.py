@@ -28,7 +28,7 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "workflow" / "scripts"))
-from exprsynth.config import validate_config  # noqa: E402
+from exprsynth.config import merged, validate_config  # noqa: E402
 from exprsynth.data.preprocess import Scaler, split_data, split_samples  # noqa: E402
 from exprsynth.data.simulate import simulate_cohort  # noqa: E402
 from exprsynth.evaluation import metrics as M  # noqa: E402
@@ -110,10 +110,7 @@ def main(argv=None) -> None:
     n_labels = len(data.label_levels)
     for text in args.variants:
         kind, overrides = parse_variant(text)
-        settings = {**config[kind]}
-        for key, value in overrides.items():  # a nested mapping (vae:privacy={epsilon: 4}) merges
-            nested = isinstance(value, dict) and isinstance(settings.get(key), dict)
-            settings[key] = {**settings[key], **value} if nested else value
+        settings = merged(config[kind], overrides)  # vae:privacy={epsilon: 4} merges
         generator = build_generator(kind, tr.shape[1], n_labels, settings)
         start = time.perf_counter()
         generator.fit(tr, data.y_train, seed=seed, device="cpu")

@@ -1,6 +1,10 @@
 """Print a Markdown table of results/comparison_results.csv (the README's results tables).
 
 python workflow/bench/results_table.py [results/comparison_results.csv] [--metrics a,b,c]
+    [--by-generator]
+
+--by-generator: one row per generator (the floor first), one column per metric, the means
+only: narrow enough for many generators (a tuned run's default and tuned rows).
 """
 
 from __future__ import annotations
@@ -37,6 +41,9 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("path", nargs="?", default="results/comparison_results.csv")
     parser.add_argument("--metrics", help="comma-separated metric names (default: all)")
+    parser.add_argument(
+        "--by-generator", action="store_true", help="generators as rows, means only"
+    )
     args = parser.parse_args(argv)
     table = pd.read_csv(args.path)
     # The registry's order, each generator's variants after it, external sets last.
@@ -50,6 +57,8 @@ def main(argv=None) -> None:
     unknown = [m for m in metrics if m not in known]
     if unknown:
         parser.error(f"no metric {', '.join(unknown)} in {args.path}; it has {', '.join(known)}")
+    if args.by_generator:
+        return by_generator(table, models, metrics)
     print(
         "| metric | better | floor | "
         + " | ".join(display_name(m) for m in models)
@@ -71,6 +80,28 @@ def main(argv=None) -> None:
         f"\nn = {int(table.n_replicates.max())} replicates; mean [95% CI]; floor = real train vs real test; "
         "p from the corrected resampled t-test across replicates (Nadeau & Bengio, 2003), and "
         "adjusted over every pair of generators and ranked metric (Benjamini-Hochberg)."
+    )
+
+
+def by_generator(table: pd.DataFrame, models: list[str], metrics: list[str]) -> None:
+    means = table.pivot_table(index="model", columns="metric", values="mean", dropna=False)
+    first = table.drop_duplicates("metric").set_index("metric")
+    print("| generator | " + " | ".join(metrics) + " |")
+    print("|---" * (len(metrics) + 1) + "|")
+    print(
+        "| *better* | "
+        + " | ".join(first.loc[m, "better"].replace("-", " ") for m in metrics)
+        + " |"
+    )
+    print("| floor | " + " | ".join(number(first.loc[m, "floor"]) for m in metrics) + " |")
+    for model in models:
+        cells = [
+            "–" if math.isnan(means.loc[model, m]) else number(means.loc[model, m]) for m in metrics
+        ]
+        print(f"| {display_name(model)} | " + " | ".join(cells) + " |")
+    print(
+        f"\nMeans over {int(table.n_replicates.max())} replicates; floor = real train vs real "
+        "test; intervals and tests in results/comparison_results.csv and results/verdict.rst."
     )
 
 

@@ -215,4 +215,5 @@ def all_targets():
         "results/comparison_results_per_replicate.csv",
         *expand("results/figures/{name}.png", name=FIGURES),
         *(["results/figures/tuning_trials.png"] if TUNED else []),
+        *(["results/figures/privacy_tradeoff.png"] if PRIVATE_RUNS else []),
     ]

@@ -101,3 +101,48 @@ rule plot_summary:
         against=config["evaluation"]["against"],
     script:
         "../scripts/plot_figures.py"
+
+
+# Runs with privacy.epsilon set, and per generator the point "∞" of their figure: a run
+# with the same settings but privacy, so that the line shows what the noise costs alone.
+PRIVATE_RUNS = [
+    m
+    for m in GENERATED
+    if (run_settings(config, m).get("privacy") or {}).get("epsilon") is not None
+]
+PRIVACY_BASELINES = {
+    kind_of(p): m
+    for p in PRIVATE_RUNS
+    for m in GENERATED
+    if m not in PRIVATE_RUNS
+    and kind_of(m) == kind_of(p)
+    and {**run_settings(config, m), "privacy": None}
+    == {**run_settings(config, p), "privacy": None}
+}
+
+
+rule plot_privacy:
+    input:
+        summary="results/comparison_results.csv",
+        privacy_histories=expand(
+            "results/models/{model}/rep{rep}/history.csv", model=PRIVATE_RUNS, rep=REPS
+        ),
+        code=code("plot_figures.py"),
+    output:
+        privacy_tradeoff=report(
+            "results/figures/privacy_tradeoff.png",
+            caption="../report/privacy_tradeoff.rst",
+            category="Privacy",
+        ),
+    log:
+        "logs/plot_privacy.log",
+    benchmark:
+        "benchmarks/plot_privacy.tsv"
+    conda:
+        "../../envs/plot.yaml"
+    threads: 1
+    params:
+        models=PRIVATE_RUNS,
+        baselines=PRIVACY_BASELINES,
+    script:
+        "../scripts/plot_figures.py"

@@ -24,6 +24,7 @@ def main(
     folds: int | None = None,
     against: str = "test",
     tuning: list[str] = (),
+    histories: list[str] = (),
 ) -> None:
     def replicate(path: Path) -> int:  # results/metrics/{model}/rep{rep}.csv
         return int(path.stem.removeprefix("rep"))
@@ -47,6 +48,12 @@ def main(
     searches = {}  # results/tuning/{model}/rep{rep}/chosen.yaml, per generator
     for path in map(Path, tuning):
         searches.setdefault(path.parent.parent.name, []).append(yaml.safe_load(path.read_text()))
+    privacy = {}  # results/models/{model}/rep{rep}/history.csv: a private run's epsilon, delta
+    for path in map(Path, histories):
+        last = read_table(path).iloc[-1]
+        if "epsilon" in last:
+            spent = privacy.get(path.parent.parent.name, (0.0, 0.0))
+            privacy[path.parent.parent.name] = tuple(map(max, spent, (last.epsilon, last.delta)))
     with atomic_path(verdict) as tmp:
         data = Path(data_notes).read_text().splitlines()
         tmp.write_text(
@@ -58,6 +65,7 @@ def main(
                 against=against,
                 data_notes=data,
                 tuning=searches,
+                privacy=privacy,
             )
         )
     print(result.to_string(index=False), file=sys.stderr)
@@ -70,6 +78,7 @@ if "snakemake" in globals():
         floors=list(snakemake.input.floors),
         data_notes=snakemake.input.data_notes,
         tuning=list(snakemake.input.tuning),
+        histories=list(snakemake.input.histories),
         summary=snakemake.output.summary,
         per_replicate=snakemake.output.per_replicate,
         pairs=snakemake.output.pairs,

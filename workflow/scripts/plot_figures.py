@@ -1,9 +1,9 @@
-"""Rules plot_replicate, plot_summary and plot_tuning: the comparison figures a rule's outputs name.
+"""Rules plot_replicate, plot_summary, plot_tuning and plot_privacy: the comparison figures a rule's outputs name.
 
 plot_replicate draws from the first replicate (samples, evaluation details, training
 histories); plot_summary from the summary table over all replicates; plot_tuning from
-the tuner's trials. Each input is read
-only when a requested figure needs it.
+the tuner's trials; plot_privacy from the summary table and the private runs' histories.
+Each input is read only when a requested figure needs it.
 """
 
 import sys
@@ -26,6 +26,8 @@ from exprsynth.reporting import plots
 
 # Synthetic samples per model that the figures draw from (the default cohort has 1,000).
 FIGURE_ROWS = 2000
+# The rules' inputs that are lists of files.
+LISTS = ("samples", "histories", "details", "tuning_trials", "privacy_histories")
 # Genes a correlation heatmap shows at most: more make a grey blur at a figure's size.
 HEATMAP_GENES = 300
 
@@ -42,6 +44,8 @@ def main(
     details: list[str] = (),
     summary: str | None = None,
     tuning_trials: list[str] = (),
+    privacy_histories: list[str] = (),
+    baselines: dict[str, str] | None = None,
     against: str = "test",
     max_genes: int = HEATMAP_GENES,
 ) -> None:
@@ -81,6 +85,12 @@ def main(
             found.setdefault(path.parent.parent.name, []).append(read_table(path))
         return found
 
+    def spent():  # results/models/{model}/rep{rep}/history.csv: the mean epsilon per run
+        found = {}
+        for path in map(Path, privacy_histories):
+            found.setdefault(path.parent.parent.name, []).append(read_table(path).epsilon.iloc[-1])
+        return {m: sum(v) / len(v) for m, v in found.items()}
+
     figures = {
         "training_curves": lambda: plots.training_curves(
             {m: read_table(p) for m, p in zip(models, histories)}
@@ -101,6 +111,7 @@ def main(
         "de_scatter": lambda: plots.de_scatter(evaluation(), against),
         "forest_plot": lambda: plots.forest_plot(table(), models, against),
         "tuning_trials": lambda: plots.tuning_trials(searches()),
+        "privacy_tradeoff": lambda: plots.privacy_tradeoff(table(), spent(), baselines or {}),
     }
     for name, path in outputs.items():
         with atomic_path(path) as tmp:  # a killed job leaves no truncated PNG
@@ -113,9 +124,7 @@ if "snakemake" in globals():
     with threadpool_limits(snakemake.threads):  # numpy's BLAS (PCA axes, correlations)
         main(
             **{
-                k: (list(v) if k in ("samples", "histories", "details", "tuning_trials") else v)
-                for k, v in snakemake.input.items()
-                if k != "code"
+                k: (list(v) if k in LISTS else v) for k, v in snakemake.input.items() if k != "code"
             },
             **snakemake.params,
             outputs=dict(snakemake.output.items()),

@@ -60,7 +60,10 @@ class IndependentReference(Generator):
             self.data, self.labels = np.array(x), label_array(y, len(x))
             return pd.DataFrame({"epoch": [0]})
         self._fit_private(np.asarray(x), label_array(y, len(x)), privacy, zero_value, seed)
-        return pd.DataFrame({"epoch": [0], "epsilon": [self.fitted["privacy"]["epsilon"]]})
+        guarantee = self.fitted["privacy"]
+        return pd.DataFrame(
+            {"epoch": [0], "epsilon": [guarantee["epsilon"]], "delta": [guarantee["delta"]]}
+        )
 
     def _fit_private(self, x, y, privacy, zero_value, seed):
         bins, bound = privacy["bins"], privacy["bound"]

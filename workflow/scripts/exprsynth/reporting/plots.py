@@ -107,7 +107,9 @@ def training_curves(histories: dict[str, pd.DataFrame]) -> plt.Figure:
     for ax, (model, hist) in zip(axes[0], trained.items()):
         lines, right = [], None
         for i, column in enumerate(
-            c for c in hist.columns if c not in ("epoch", "beta", "active_units")
+            c
+            for c in hist.columns
+            if c not in ("epoch", "beta", "active_units", "epsilon", "delta")
         ):
             logged = hist[column].notna()  # a GAN epoch without a generator step logs none
             if not logged.any():
@@ -464,5 +466,65 @@ def tuning_trials(trials: dict[str, list[pd.DataFrame]]) -> plt.Figure:
         ax.grid(alpha=0.3)
     axes[0, 0].legend(frameon=False, fontsize=7)
     fig.suptitle("Tuning: lower is better; x = stopped (pruned, over budget or rejected)")
+    fig.tight_layout()
+    return fig
+
+
+# Utility and leakage against epsilon (privacy_tradeoff), with readable titles.
+PRIVACY_METRICS = {
+    "tstr_auroc": "utility: TSTR AUROC (higher is better)",
+    "c2st_gbt": "two-sample AUROC (0.5 = indistinguishable)",
+    "domias_auroc": "leakage: membership AUROC (DOMIAS)",
+    "domias_tpr_1fpr": "leakage: DOMIAS TPR at 1% FPR",
+}
+
+
+def privacy_tradeoff(
+    summary: pd.DataFrame, epsilon: dict[str, float], baselines: dict[str, str]
+) -> plt.Figure:
+    """Utility and leakage against the epsilon spent, one line per generator: its private
+    runs at their epsilon (log axis) and, at "∞", its run with the same settings and no
+    privacy (baselines: generator -> run), when there is one; mean and 95% CI over the
+    replicates, the real-vs-real floor dashed."""
+    fig, axes = plt.subplots(1, len(PRIVACY_METRICS), figsize=(4.2 * len(PRIVACY_METRICS), 3.8))
+    if not epsilon:
+        fig.text(0.5, 0.5, "no differentially private run", ha="center")
+        return fig
+    # Ticks at two digits: the networks spend just under their target (3.99 for 4).
+    finite = sorted({float(f"{e:.2g}") for e in epsilon.values()})
+    infinity = finite[-1] * 4  # where "∞" sits on the log axis
+    for ax, (metric, title) in zip(axes, PRIVACY_METRICS.items()):
+        rows = summary[summary.metric == metric].set_index("model")
+        for kind in dict.fromkeys(map(kind_of, epsilon)):
+            runs = sorted((m for m in epsilon if kind_of(m) == kind), key=epsilon.get)
+            x = [epsilon[m] for m in runs]
+            if kind in baselines:
+                runs, x = [*runs, baselines[kind]], [*x, infinity]
+            got = rows.reindex(runs)[["mean", "ci_low", "ci_high"]].astype(float)
+            err = np.vstack([got["mean"] - got["ci_low"], got["ci_high"] - got["mean"]])
+            ax.errorbar(
+                x,
+                got["mean"],
+                yerr=np.where(np.isfinite(err), err, 0),
+                marker="o",
+                capsize=3,
+                color=_color(kind),
+                label=display_name(kind),
+            )
+        floor = rows["floor"].dropna() if "floor" in rows else []
+        if len(floor):
+            ax.axhline(floor.iloc[0], color="k", ls="--", lw=0.8, label="real vs real")
+        ax.set_xscale("log")
+        ax.set_xticks([*finite, infinity], [*(f"{e:g}" for e in finite), "∞"], fontsize=7)
+        ax.minorticks_off()
+        ax.set(title=title, xlabel="ε spent (mean over replicates)")
+        ax.title.set_fontsize(9)
+        ax.grid(alpha=0.3)
+    axes[0].legend(frameon=False, fontsize=7)
+    n = int(summary["n_replicates"].max()) if len(summary) else 0
+    fig.suptitle(
+        f"Differential privacy: utility and leakage against ε ({n} replicate"
+        f"{'s' if n != 1 else ''}; mean, 95% CI; ∞: the same settings without privacy)"
+    )
     fig.tight_layout()
     return fig

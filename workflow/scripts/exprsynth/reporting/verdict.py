@@ -42,6 +42,7 @@ def verdict_rst(
     against: str = "test",
     data_notes: list[str] = (),
     tuning: dict[str, list[dict]] | None = None,
+    privacy: dict[str, tuple[float, float]] | None = None,
 ) -> str:
     """The report's first page. It answers first whether a network beats the simple
     references, then how the two networks compare, then every pair; the table follows.
@@ -51,7 +52,9 @@ def verdict_rst(
     folds of one cross-fitting (split.scheme kfold), None for random re-splits. against:
     the split the samples were scored against (config evaluation.against). data_notes: what the data step reported,
     its first line the data's size, then what it changed (classes merged or dropped).
-    tuning: per tuned generator, each replicate's search summary (the tuner's chosen.yaml)."""
+    tuning: per tuned generator, each replicate's search summary (the tuner's chosen.yaml).
+    privacy: per differentially private run, (epsilon spent, delta), the largest over its
+    replicates; every other generator is named as having no guarantee."""
     a, b = contenders
     per_metric = summary.drop_duplicates("metric").set_index("metric")
     models = list(summary.model.unique())
@@ -105,6 +108,7 @@ def verdict_rst(
         lines += _against_references(summary, pairs, networks, references)
     if tuning:
         lines += _tuning_lines(tuning, pairs)
+    lines += _privacy_lines(models, privacy or {})
     if {a, b} <= set(models):
         wins = {m: per_metric.index[per_metric["winner"] == m].tolist() for m in contenders}
         unclear = per_metric.index[per_metric["winner"] == "no clear winner"].tolist()
@@ -272,6 +276,25 @@ def _tuning_lines(tuning: dict[str, list[dict]], pairs: pd.DataFrame) -> list[st
         )
         values = ", ".join(f"{k} {_short(v)}" for k, v in searches[0]["settings"].items())
         lines.append(f"  - chosen in the first replicate: {values}.")
+    return [*lines, ""]
+
+
+def _privacy_lines(models: list[str], privacy: dict[str, tuple[float, float]]) -> list[str]:
+    """The guarantee of every generator: epsilon for the private runs, none for the rest."""
+    lines = ["Privacy guarantee", "-----------------", ""]
+    for m in models:
+        if m in privacy:
+            epsilon, delta = privacy[m]
+            lines.append(
+                f"- **{display_name(m)}**: differentially private, ε = {epsilon:.3g} at "
+                f"δ = {delta:.2g} (spent, the largest over replicates)."
+            )
+    others = [display_name(m) for m in models if m not in privacy]
+    if others:
+        lines.append(
+            f"- **No guarantee**: {', '.join(others)}. Their privacy metrics are leakage "
+            "measured by the attacks here, not a bound against any other."
+        )
     return [*lines, ""]
 
 

@@ -2,12 +2,15 @@
 run alternately on the same machine; prints the ratio of their median wall times.
 
     python workflow/bench/overhead.py SEED_SCRIPT [--runs 3] [--cores 2] [--keep DIR]
+        [--models vae,gan]
 
 SEED_SCRIPT is a plain script of the original comparison (the same two trainings and five
 metrics in one process); it runs with this interpreter and its default arguments. The
 workflow runs on config.yaml with the described hyperparameters
 (workflow/bench/seed_hyperparameters.yaml) and one replicate, in a fresh working
-directory each time. Each run's wall time and CPU seconds (of the process and all its
+directory each time. --models: the generators it trains; by default the script's two, so
+that the ratio compares the same work (`--models all`: every default generator, the
+references and the diffusion model too). Each run's wall time and CPU seconds (of the process and all its
 children, from wait4) are printed, then the medians, their ratio, and per job the median
 wall and CPU seconds and start time from the rules' benchmark files. Wall times depend on
 the machine and on what else runs on it; the ratio of two programs run alternately much less.
@@ -38,7 +41,8 @@ def measured(cmd: list[str]) -> tuple[float, float]:
     return time.perf_counter() - start, cpu
 
 
-def workflow_command(workdir: Path, cores: int) -> list[str]:
+def workflow_command(workdir: Path, cores: int, models: str) -> list[str]:
+    chosen = [] if models == "all" else [f"models=[{models}]"]
     return [
         str(Path(sys.executable).with_name("snakemake")),
         "--snakefile",
@@ -52,6 +56,7 @@ def workflow_command(workdir: Path, cores: int) -> list[str]:
         str(ROOT / "workflow/bench/seed_hyperparameters.yaml"),
         "--config",
         "replicates=[0]",
+        *chosen,
     ]
 
 
@@ -78,6 +83,9 @@ def main(argv=None) -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--cores", type=int, default=2)
     parser.add_argument("--keep", type=Path, help="keep the workflow's working directories here")
+    parser.add_argument(
+        "--models", default="vae,gan", help="generators the workflow trains, or all"
+    )
     args = parser.parse_args(argv)
     if not args.seed_script.is_file():
         parser.error(f"no such script: {args.seed_script}")
@@ -90,7 +98,7 @@ def main(argv=None) -> None:
         workdir = base / f"run{i}"
         workdir.mkdir(parents=True, exist_ok=True)
         launched = time.time()
-        wall, cpu = measured(workflow_command(workdir, args.cores))
+        wall, cpu = measured(workflow_command(workdir, args.cores, args.models))
         workflow.append(wall)
         tables.append(jobs(workdir, launched))
         print(f"run {i}: workflow {wall:6.2f} s wall, {cpu:6.1f} CPU s", flush=True)

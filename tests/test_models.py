@@ -126,6 +126,7 @@ def test_gan_options_train_with_finite_losses(options, data):
                 "minibatch_std": True,
             },
         ),
+        ("gan", {"clusters": 3}),
         ("gaussian", {}),
         ("independent", {}),
         ("mixture", {"rank": 3}),
@@ -916,3 +917,39 @@ def test_the_mixture_reference_keeps_label_effects_off_its_subspace():
     s = mixture.sample(4000, labels, np.random.default_rng(1))
     shift = s[labels == 1, 39].mean() - s[labels == 0, 39].mean()
     assert shift == pytest.approx(3.0, abs=0.3)
+
+
+def test_a_gan_conditioned_on_clusters_finds_them_and_samples_them_in_proportion():
+    """Planted: three tight clusters in 30 genes, in both labels, one of them rare. The
+    GAN with clusters: 5 finds three per label (BIC) and draws each label's clusters in
+    their training proportions; its samples keep the label asked for."""
+    rng = np.random.default_rng(0)
+    centres = rng.normal(0, 4, (3, 30))
+    cluster = rng.choice(3, 600, p=[0.6, 0.3, 0.1])
+    x = centres[cluster] + rng.normal(0, 0.5, (600, 30))
+    y = rng.integers(0, 2, 600)
+    gan, _ = fit_generator("gan", x, y, 2, {"epochs": 2, "clusters": 5}, seed=0)
+    clusters = gan.fitted["clusters"]
+    assert clusters["label_of"] == [0, 0, 0, 1, 1, 1]
+    assert sum(clusters["counts"]) == 600
+    conditions = gan._conditions(np.repeat([0, 1], 3000), 6000, np.random.default_rng(1))
+    assert set(conditions[:3000]) == {0, 1, 2} and set(conditions[3000:]) == {3, 4, 5}
+    counts = np.array(clusters["counts"], float)
+    for label, rows in ((0, slice(0, 3000)), (1, slice(3000, 6000))):
+        options = np.arange(3) + 3 * label
+        share = np.bincount(conditions[rows] - 3 * label, minlength=3) / 3000
+        assert np.allclose(share, counts[options] / counts[options].sum(), atol=0.03)
+    assert gan.module.n_labels == 6  # conditioned on (label, cluster)
+
+
+def test_clusters_are_refused_with_a_private_gan(data):
+    from exprsynth.models.base import TrainingError
+
+    with pytest.raises(TrainingError, match="gan.privacy: clusters: 3 is not supported"):
+        fit_generator(
+            "gan",
+            *data,
+            2,
+            {"epochs": 1, "clusters": 3, "privacy": {"epsilon": 5.0}, "minibatch_std": False},
+            seed=0,
+        )

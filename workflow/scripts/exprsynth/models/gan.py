@@ -323,6 +323,7 @@ class GANGenerator(NetworkGenerator):
         refused = [
             ("minibatch_std", s["minibatch_std"], "false", "the critic sees the batch's spread"),
             ("pack", s["pack"] if s["pack"] > 1 else False, "1", "the critic judges rows together"),
+            ("clusters", s["clusters"] or False, "0", "it clusters the training samples"),
             (
                 "fit_output_noise",
                 s["fit_output_noise"] and s["output_noise"],

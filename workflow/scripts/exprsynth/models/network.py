@@ -13,7 +13,10 @@ import pandas as pd
 import torch
 
 from ..data.preprocess import is_zero
-from .base import Generator, resolve_device, resolve_zero_inflation
+from .base import Generator, bic_gaussian_mixture, resolve_device, resolve_zero_inflation
+
+# Principal components the `clusters` setting clusters the training samples in.
+CLUSTER_RANK = 10
 
 
 class NetworkGenerator(Generator):
@@ -44,11 +47,13 @@ class NetworkGenerator(Generator):
             "zero_inflation": on,
             "zero_value": [float(v) for v in zero_value] if on else None,
         }
+        if self.settings.get("clusters"):
+            y = self._fit_clusters(x, y, seed)
         self.module = self._build().to(dev)
         if on:
             self.module.init_zero_rate(torch.as_tensor(is_zero(x, zero_value).mean(axis=0)))
         xt = torch.as_tensor(x, dtype=torch.float32, device=dev)
-        yt = None if self.n_labels == 0 else torch.as_tensor(y, dtype=torch.long, device=dev)
+        yt = None if self._n_conditions() == 0 else torch.as_tensor(y, dtype=torch.long, device=dev)
         report = None
         if on_epoch is not None:
 
@@ -89,13 +94,60 @@ class NetworkGenerator(Generator):
     ) -> pd.DataFrame:
         raise NotImplementedError
 
+    def _fit_clusters(self, x: np.ndarray, y: np.ndarray | None, seed: int) -> np.ndarray:
+        """Setting `clusters`: within each label, Gaussian-mixture clusters of the training
+        samples (in their top principal components, BIC, at most `clusters` per label); the
+        network is conditioned on (label, cluster) instead of the label. A network that maps
+        one unimodal noise to clusters (cell types) fills the space between them; given the
+        cluster, it need not. Returns each sample's condition; fitted["clusters"] keeps each
+        condition's label and training count, from which sampling draws the clusters."""
+        from sklearn.decomposition import PCA
+
+        y = np.zeros(len(x), dtype=np.int64) if y is None else np.asarray(y)
+        z = PCA(min(CLUSTER_RANK, *x.shape), random_state=seed).fit_transform(x)
+        condition, label_of, counts = np.empty(len(x), dtype=np.int64), [], []
+        for label in range(max(self.n_labels, 1)):
+            rows = np.flatnonzero(y == label)
+            found = np.zeros(len(rows), dtype=np.int64)
+            if len(rows) >= 2:
+                mixture = bic_gaussian_mixture(z[rows], self.settings["clusters"], 2, seed)
+                found = mixture.predict(z[rows])
+            for cluster in np.unique(found):
+                condition[rows[found == cluster]] = len(label_of)
+                label_of.append(label)
+                counts.append(int((found == cluster).sum()))
+        self.fitted["clusters"] = {"label_of": label_of, "counts": counts}
+        return condition
+
+    def _n_conditions(self) -> int:
+        """What the module is conditioned on: the labels, or (label, cluster) pairs."""
+        clusters = self.fitted.get("clusters")
+        return len(clusters["label_of"]) if clusters else self.n_labels
+
+    def _conditions(self, y: np.ndarray | None, n: int, rng) -> np.ndarray | None:
+        """Labels to the module's conditions: with clusters, each row draws one of its
+        label's clusters in their training proportions."""
+        clusters = self.fitted.get("clusters")
+        if not clusters:
+            return y
+        label_of, counts = np.array(clusters["label_of"]), np.array(clusters["counts"], float)
+        y = np.zeros(n, dtype=np.int64) if y is None else np.asarray(y)
+        out = np.empty(n, dtype=np.int64)
+        for label in np.unique(y):
+            rows = np.flatnonzero(y == label)
+            options = np.flatnonzero(label_of == label)
+            out[rows] = rng.choice(options, len(rows), p=counts[options] / counts[options].sum())
+        return out
+
     def _build(self) -> torch.nn.Module:
         architecture = {k: _tuple(self.settings[k]) for k in self.ARCHITECTURE}
-        # fitted.privacy records the DP guarantee of the training; it shapes nothing.
-        shape = {k: v for k, v in self.fitted.items() if k != "privacy"}
-        return self.MODULE(self.n_genes, n_labels=self.n_labels, **architecture, **shape)
+        # fitted.privacy records the DP guarantee of the training, fitted.clusters the
+        # conditions; neither is an argument of the module.
+        shape = {k: v for k, v in self.fitted.items() if k not in ("privacy", "clusters")}
+        return self.MODULE(self.n_genes, n_labels=self._n_conditions(), **architecture, **shape)
 
     def sample(self, n: int, y: np.ndarray | None, rng: np.random.Generator) -> np.ndarray:
+        y = self._conditions(y, n, rng)
         torch.manual_seed(int(rng.integers(2**63 - 1)))
         with torch.no_grad():
             labels = None if y is None else torch.as_tensor(y, dtype=torch.long)

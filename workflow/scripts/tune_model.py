@@ -40,6 +40,9 @@ def main(
         import torch
 
         torch.set_num_threads(threads)
+        device = str(resolve_device(device))  # record where it ran, not 'auto'
+    else:
+        device = "cpu"  # the references are numpy
     fitted_scaler = read_scaler(scaler)
     split_table = read_table(split, sep="\t")
     train_only = split_table[split_table["split"] == "train"]
@@ -63,7 +66,7 @@ def main(
         seed=seed,
         zero_value=zero_values(fitted_scaler, len(data.genes)),
         journal=journal,
-        device=str(resolve_device(device)),
+        device=device,
     )
     summary = {
         "settings": search.chosen,

@@ -201,10 +201,12 @@ def tune(
     # The study's identity: what determines its trials (not their number or the budget,
     # so raising either resumes the search instead of restarting it).
     identity = json.dumps([kind, settings, space, validation_fraction, seed], sort_keys=True)
-    digest = hashlib.sha256(identity.encode() + np.ascontiguousarray(x).tobytes()).hexdigest()
+    digest = hashlib.sha256(identity.encode())
+    for array in (x, y, zero_value):
+        digest.update(b"-" if array is None else np.ascontiguousarray(array).tobytes())
     storage = JournalStorage(JournalFileBackend(str(journal)))
     study = optuna.create_study(
-        study_name=f"{kind}-{digest[:16]}",
+        study_name=f"{kind}-{digest.hexdigest()[:16]}",
         storage=storage,
         direction="minimize",
         load_if_exists=True,

@@ -243,7 +243,9 @@ def _summary(study, space, defaults, spent, exhausted) -> Search:
             {
                 "trial": t.number,
                 "state": t.state.name.lower(),
-                "auroc": t.value,
+                # Optuna gives a pruned trial its last intermediate value: not an AUROC of
+                # the finished model.
+                "auroc": t.value if t.state == optuna.trial.TrialState.COMPLETE else math.nan,
                 "half_trained_auroc": t.intermediate_values.get(CHECKPOINT_PERCENT, math.nan),
                 "near_copy_rate": t.user_attrs.get("near_copy_rate", math.nan),
                 "cpu_seconds": t.user_attrs.get("cpu_seconds", math.nan),

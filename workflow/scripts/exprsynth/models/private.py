@@ -215,14 +215,13 @@ class Critic(nn.Module):
 
 
 def critic_row_loss(critic, gan, weights, real, fake, mix, label):
-    """The critic loss's terms that touch one real row, and that row's critic value.
+    """One real row's part of the critic loss, paired with a generated row drawn for it,
+    and the row's critic values (real, generated).
 
     real, fake: one row each (genes); mix: the gradient penalty's interpolation weight;
-    label: 0-d (or None). WGAN-GP: -D(real) + gp_weight (|grad D(mixed)| - 1)^2, mixed
-    between the real row and its own fake one; BCE: the real row's cross-entropy. The
-    batch's fake term (the mean over generated rows of D(fake)) sees no real row and is
-    left out. Summed over a batch and divided by its size this is
-    GAN.discriminator_loss minus the fake term, with the same draws."""
+    label: 0-d (or None). WGAN-GP: -D(real) + D(fake) + gp_weight (|grad D(mixed)| - 1)^2,
+    mixed between the two; BCE: the two rows' cross-entropies. Averaged over a batch this
+    is GAN.discriminator_loss with the same draws."""
     from torch.func import functional_call, grad
 
     labels = None if label is None else label[None]
@@ -230,21 +229,15 @@ def critic_row_loss(critic, gan, weights, real, fake, mix, label):
     def d(row):
         return functional_call(critic, weights, (row[None], labels), strict=False)[0]
 
-    d_real = d(real)
+    d_real, d_fake = d(real), d(fake)
     if gan.loss_kind == "bce":
-        loss = F.binary_cross_entropy_with_logits(d_real, torch.full_like(d_real, gan.real_label))
+        loss = F.binary_cross_entropy_with_logits(
+            d_real, torch.full_like(d_real, gan.real_label)
+        ) + F.binary_cross_entropy_with_logits(d_fake, torch.full_like(d_fake, gan.fake_label))
     else:
         g = grad(d)(mix * real + (1 - mix) * fake)
-        loss = -d_real + gan.gp_weight * (g.norm(2) - 1) ** 2
-    return loss, torch.stack([loss, d_real]).detach()
-
-
-def critic_fake_loss(gan, fake: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
-    """The critic loss's term on generated rows only (no real row in it)."""
-    d_fake = gan.critic(fake, y)
-    if gan.loss_kind == "bce":
-        return F.binary_cross_entropy_with_logits(d_fake, torch.full_like(d_fake, gan.fake_label))
-    return d_fake.mean()
+        loss = d_fake - d_real + gan.gp_weight * (g.norm(2) - 1) ** 2
+    return loss, torch.stack([loss, d_real, d_fake]).detach()
 
 
 def train_gan_private(
@@ -270,14 +263,15 @@ def train_gan_private(
     so its updates are post-processing. Returns train_gan's history with the epsilon spent
     (see _spent), and a summary of the guarantee.
 
-    A critic step: for every real row of the Poisson batch, the gradient of its terms
-    (critic_row_loss, the gradient penalty's fake row drawn for it) is clipped; Opacus sums
-    them, adds the noise and divides by the expected batch size; the gradient of the fake
-    term, on a batch of that size of generated rows, is added unclipped (no real row in
-    it). The generated rows of the fake term and of the generator's steps take labels
-    drawn in the training proportions, not the batch's: the label counts are treated as
-    public, a real row's label is not. clip_norm clips the generator's steps only (the
-    critic's per-row gradients are clipped at max_grad_norm).
+    A critic step: every real row of the Poisson batch is paired with a generated row
+    drawn for it (with its label), and the gradient of the pair's loss (critic_row_loss)
+    is clipped; Opacus sums them, adds the noise and divides by the expected batch size.
+    The generated rows' term is clipped with the real row's, though it holds no real row:
+    added unclipped, it outgrew the clipped gradient penalty and the critic's loss reached
+    1e10 within 60 epochs on the default cohort. The generator's steps draw labels in the
+    training proportions, not a batch's: the label counts are treated as public, a real
+    row's label is not. clip_norm clips the generator's steps only (the critic's per-row
+    gradients are clipped at max_grad_norm).
     """
     from torch.func import grad, vmap
 
@@ -309,8 +303,8 @@ def train_gan_private(
         return critic_row_loss(critic, model, {**params, **weights}, real, fake, mix, label)
 
     per_row = vmap(grad(one_row, has_aux=True), (None, 0, 0, 0, None), randomness="different")
-    sums = torch.zeros(4, device=x.device)  # real rows' terms, fake terms, generator, D(real)
-    counts = torch.zeros(3, device=x.device)  # real rows, critic steps, generator steps
+    sums = torch.zeros(4, device=x.device)  # critic loss, D(real), D(fake), generator loss
+    counts = torch.zeros(2, device=x.device)  # real rows, generator steps
 
     def critic_step(idx):
         opt_d.zero_grad()
@@ -324,21 +318,11 @@ def train_gan_private(
                 lambda *rows: per_row(weights, *rows), y, idx, x[idx], fake, mix
             )
             _set_grad_samples(params, names, grads)
-            sums[[0, 3]] += terms.sum(dim=0)
+            sums[:3] += terms.sum(dim=0)
             counts[0] += len(idx)
         else:
             _no_grad_samples(params, names)
-        if not opt_d.pre_step():  # clip, sum, noise, scale, account
-            return
-        labels = public_labels(expected)
-        with torch.no_grad():
-            fake = model.generate(expected, labels)
-        fake_loss = critic_fake_loss(model, fake, labels)
-        for p, g in zip(opt_d.params, torch.autograd.grad(fake_loss, opt_d.params)):
-            p.grad += g
-        opt_d.original_optimizer.step()
-        sums[1] += fake_loss.detach()
-        counts[1] += 1
+        opt_d.step()  # clip each row's gradient, sum, add noise, scale, account
 
     def generator_step():
         labels = public_labels(expected)
@@ -357,8 +341,8 @@ def train_gan_private(
         opt_g.step()
         if ema_flat is not None:
             ema_flat.lerp_(opt_g.flat, 1 - ema)
-        sums[2] += g_loss.detach()
-        counts[2] += 1
+        sums[3] += g_loss.detach()
+        counts[1] += 1
 
     rows = []
     # Counted across epochs, as in train_gan: the ratio holds for any number of batches.
@@ -375,18 +359,18 @@ def train_gan_private(
             critic_steps_done += 1
             if critic_steps_done % critic_steps == 0:
                 generator_step()
-        (real, fake, g_loss, d_real), (n_real, n_critic, n_gen) = sums.tolist(), counts.tolist()
+        (loss, d_real, d_fake, g_loss), (n_real, n_gen) = sums.tolist(), counts.tolist()
         mean = lambda total, n: total / n if n else math.nan  # noqa: E731
         row = {
             "epoch": epoch,
-            "discriminator_loss": mean(real, n_real) + mean(fake, n_critic),
+            "discriminator_loss": mean(loss, n_real),
             "generator_loss": mean(g_loss, n_gen),
             "wasserstein": math.nan
             if model.loss_kind == "bce"
-            else mean(d_real, n_real) - mean(fake, n_critic),
+            else mean(d_real, n_real) - mean(d_fake, n_real),
         }
         stepped = {
-            k: row[k] for k, n in [("discriminator_loss", n_critic), ("generator_loss", n_gen)] if n
+            k: row[k] for k, n in [("discriminator_loss", n_real), ("generator_loss", n_gen)] if n
         }
         _check_finite("GAN", epoch, stepped, "lower gan.lr or check the input for extreme values")
         row["epsilon"], row["delta"] = _spent(engine, delta, epoch, epochs), float(delta)

@@ -6,7 +6,6 @@ import time
 import yaml
 from threadpoolctl import threadpool_limits
 
-from exprsynth.config import merged
 from exprsynth.data.preprocess import split_data, zero_values
 from exprsynth.io.checkpoint import package_versions, save_checkpoint
 from exprsynth.io.checks import errors_in_one_line
@@ -45,7 +44,8 @@ def main(
     kind = kind_of(model)
     network = GENERATORS[kind].network
     if tuned:
-        hparams = merged(hparams, yaml.safe_load(open(tuned))["settings"])
+        # The search space's settings are top-level keys of the section.
+        hparams = {**hparams, **yaml.safe_load(open(tuned))["settings"]}
     if network:
         import torch
 

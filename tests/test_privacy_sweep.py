@@ -36,7 +36,7 @@ def test_the_verdict_names_epsilon_for_private_runs_and_no_guarantee_for_the_res
     result, pairs = summarise(per_replicate(), test_train_ratio=0.25)
     privacy = {"vae-eps1": (0.9973, 1.25e-3), "vae-eps4": (3.98, 1.25e-3)}
     text = verdict_rst(result, pairs, test_train_ratio=0.25, privacy=privacy)
-    assert "**VAE (eps1)**: differentially private, ε = 0.997 at δ = 0.0013" in text
+    assert "**VAE (eps1)**: differentially private, ε = 0.9973 at δ = 0.0013" in text
     assert "**VAE (eps4)**: differentially private, ε = 3.98 at δ = 0.0013" in text
     assert "**No guarantee**: VAE (inf), GAN (eps4), independent reference." in text
     plain = verdict_rst(result, pairs, test_train_ratio=0.25)

@@ -286,7 +286,7 @@ def _privacy_lines(models: list[str], privacy: dict[str, tuple[float, float]]) -
         if m in privacy:
             epsilon, delta = privacy[m]
             lines.append(
-                f"- **{display_name(m)}**: differentially private, ε = {epsilon:.3g} at "
+                f"- **{display_name(m)}**: differentially private, ε = {epsilon:.4g} at "
                 f"δ = {delta:.2g} (spent, the largest over replicates)."
             )
     others = [display_name(m) for m in models if m not in privacy]

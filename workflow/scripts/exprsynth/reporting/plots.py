@@ -455,7 +455,7 @@ def tuning_trials(trials: dict[str, list[pd.DataFrame]]) -> plt.Figure:
             ax.scatter(done.trial, done.auroc, s=14, color=color, label=f"replicate {rep + 1}")
             stopped = table[table.state != "complete"]
             ax.scatter(stopped.trial, stopped.half_trained_auroc, s=14, marker="x", color=color)
-            best = table.auroc.where(table.state == "complete").cummin()
+            best = table.auroc.where(table.state == "complete").cummin().ffill()
             ax.step(table.trial, best, where="post", color=color, alpha=0.6)
         ax.axhline(0.5, color="grey", ls=":", lw=1)
         ax.set(

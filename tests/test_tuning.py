@@ -222,3 +222,45 @@ def test_the_test_split_never_reaches_the_search(tuned_run):
     assert without_timing(after).equals(without_timing(trials_before))
     # The poison did reach the file the search read.
     assert read_expression(matrix).loc[test_ids].to_numpy().max() > 1000
+
+
+def test_trials_are_scored_on_their_samples_as_written(tmp_path, monkeypatch):
+    """Planted: data with 40% exact zeros, and a generator whose samples spill below each
+    gene's smallest value. Written, they are clipped to the data's support and the zeros
+    come back exact: the search scores that, as the evaluation does, not the raw draws."""
+    import sys
+    import types
+
+    from exprsynth.data.preprocess import Scaler
+    from exprsynth.models import GENERATORS, GeneratorEntry
+
+    module = types.ModuleType("exprsynth.models.copier")
+    module.Copier = Copier
+    monkeypatch.setitem(sys.modules, "exprsynth.models.copier", module)
+    entry = GeneratorEntry("copier", "copier", "tab:gray", "copier", "Copier", network=False)
+    monkeypatch.setitem(GENERATORS, "copier", entry)
+    (tmp_path / "copier.search.yaml").write_text("noise: {choices: [0.6]}\n")
+    monkeypatch.setattr(search, "MODELS_DIR", tmp_path)
+    raw, y = clusters()
+    counts = np.maximum(raw - np.quantile(raw, 0.4), 0)  # 40% exact zeros
+    scaler = Scaler.fit(counts, log1p=False)
+    x = scaler.transform(counts)
+
+    def first_trial(with_scaler, journal):
+        found = tune(
+            "copier",
+            x,
+            y,
+            3,
+            {"noise": 0.6},
+            trials=1,
+            cpu_seconds=60,
+            validation_fraction=0.25,
+            seed=0,
+            zero_value=None,
+            journal=tmp_path / journal,
+            scaler=scaler if with_scaler else None,
+        )
+        return found.trials.auroc.iloc[0]
+
+    assert first_trial(True, "written.log") < first_trial(False, "raw.log") - 0.1

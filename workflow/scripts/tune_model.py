@@ -5,7 +5,9 @@ the search. Writes the chosen settings (which train_model reads for the <generat
 run) and every trial.
 """
 
+import hashlib
 import sys
+from pathlib import Path
 
 import yaml
 from threadpoolctl import threadpool_limits
@@ -35,6 +37,7 @@ def main(
     device: str,
     seed: int,
     threads: int = 1,
+    code_digest: str = "",
 ) -> None:
     if GENERATORS[model].network:
         import torch
@@ -66,6 +69,8 @@ def main(
         seed=seed,
         zero_value=zero_values(fitted_scaler, len(data.genes)),
         journal=journal,
+        scaler=fitted_scaler,
+        code_digest=code_digest,
         device=device,
     )
     summary = {
@@ -86,6 +91,13 @@ def main(
         tmp.write_text(yaml.safe_dump(summary, sort_keys=False))
 
 
+def files_digest(paths) -> str:
+    digest = hashlib.sha256()
+    for path in sorted(paths):
+        digest.update(Path(path).read_bytes())
+    return digest.hexdigest()
+
+
 if "snakemake" in globals():
     log = open(snakemake.log[0], "w", buffering=1)
     sys.stderr = log
@@ -97,5 +109,7 @@ if "snakemake" in globals():
                 chosen=snakemake.output.chosen,
                 trials=snakemake.output.trials,
                 threads=snakemake.threads,
+                # A stored search is resumed only by the code that ran its trials.
+                code_digest=files_digest(snakemake.input.code),
                 **snakemake.params,
             )

@@ -31,6 +31,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from ..data.preprocess import Scaler
 from ..evaluation import metrics as M
 from ..evaluation.evaluate import copy_threshold
 from ..models import GENERATORS
@@ -121,11 +122,15 @@ def tune(
     seed: int,
     zero_value: np.ndarray | None,
     journal: str | Path,
+    scaler: Scaler | None = None,
+    code_digest: str = "",
     device: str = "cpu",
 ) -> Search:
     """Search `kind`'s space around `settings` (its complete config section) on the
     scaled training split x (labels y). journal: the Optuna journal file (resumed if it
-    holds this very search)."""
+    holds this very search, run by the same code: `code_digest`). scaler: the replicate's;
+    trials are scored on their samples as written, within the data's support (exact
+    zeros, no values below a gene's smallest), as the evaluation scores them."""
     import optuna
     from optuna.storages import JournalStorage
     from optuna.storages.journal import JournalFileBackend
@@ -144,6 +149,8 @@ def tune(
     network = GENERATORS[kind].network
 
     def score(synth: np.ndarray) -> tuple[float, float]:
+        if scaler is not None:  # what the user receives
+            synth = scaler.transform(scaler.inverse_transform(synth))
         auroc, _, _ = M.c2st_auroc(x_val, synth, classifier="gbt", seed=seed)
         copies = float(np.mean(M.distance_to_closest(synth, x_fit) < threshold))
         return auroc, copies
@@ -200,9 +207,12 @@ def tune(
 
     # The study's identity: what determines its trials (not their number or the budget,
     # so raising either resumes the search instead of restarting it).
-    identity = json.dumps([kind, settings, space, validation_fraction, seed], sort_keys=True)
+    identity = json.dumps(
+        [kind, settings, space, validation_fraction, seed, code_digest], sort_keys=True
+    )
     digest = hashlib.sha256(identity.encode())
-    for array in (x, y, zero_value):
+    support = None if scaler is None else np.r_[scaler.lower, scaler.upper]
+    for array in (x, y, zero_value, support):
         digest.update(b"-" if array is None else np.ascontiguousarray(array).tobytes())
     storage = JournalStorage(JournalFileBackend(str(journal)))
     study = optuna.create_study(

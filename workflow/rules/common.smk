@@ -9,6 +9,7 @@ from exprsynth.config import (
     ConfigError,
     run_settings,
     runs,
+    tuned_runs,
     validate_config,
 )  # noqa: E402
 from exprsynth.io.checks import InputError  # noqa: E402
@@ -41,7 +42,8 @@ MODELS = [
 ]  # everything scored: the generators, then the external sets
 NETWORK_RUNS = [m for m in GENERATED if is_network(m)]
 REFERENCE_MODELS = [m for m in GENERATED if not is_network(m)]
-TUNED = [kind_of(m) for m in GENERATED if m.endswith("-tuned")]
+TUNED_RUNS = tuned_runs(config)
+TUNED = [kind_of(m) for m in TUNED_RUNS]  # the generators searched
 REPS = config["replicates"]
 # split.scheme kfold: the replicates are the folds of one partition (K = len(REPS)).
 FOLDS = len(REPS) if config["split"]["scheme"] == "kfold" else None
@@ -175,7 +177,7 @@ def model_params(wildcards):
 
 def tuned_choice(wildcards):
     """A tuned run trains with the tuner's choice for its generator and replicate."""
-    if not wildcards.model.endswith("-tuned"):
+    if wildcards.model not in TUNED_RUNS:
         return {}
     return {
         "tuned": f"results/tuning/{kind_of(wildcards.model)}/rep{wildcards.rep}/chosen.yaml"

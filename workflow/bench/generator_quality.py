@@ -33,6 +33,7 @@ from exprsynth.data.preprocess import Scaler, split_data, split_samples  # noqa:
 from exprsynth.data.simulate import simulate_cohort  # noqa: E402
 from exprsynth.evaluation import metrics as M  # noqa: E402
 from exprsynth.evaluation.evaluate import copy_threshold  # noqa: E402
+from exprsynth.models import GENERATORS  # noqa: E402
 from exprsynth.models.build import build_generator  # noqa: E402
 from exprsynth.models.trained import proportional_counts  # noqa: E402
 
@@ -113,7 +114,10 @@ def main(argv=None) -> None:
         settings = merged(config[kind], overrides)  # vae:privacy={epsilon: 4} merges
         generator = build_generator(kind, tr.shape[1], n_labels, settings)
         start = time.perf_counter()
-        generator.fit(tr, data.y_train, seed=seed, device="cpu")
+        network = GENERATORS[kind].network  # the references' fit takes no scaler
+        generator.fit(
+            tr, data.y_train, seed=seed, device="cpu", **({"scaler": scaler} if network else {})
+        )
         seconds = time.perf_counter() - start
         rng = np.random.default_rng(seed)
         y = None

@@ -74,6 +74,8 @@ def main(
         device=device,
         cuda_graphs=cuda_graphs,
         progress=True,
+        # The references' fit takes no scaler; a network that models counts needs it.
+        **({"scaler": fitted_scaler} if network else {}),
     )
     seconds = time.perf_counter() - start
     print(

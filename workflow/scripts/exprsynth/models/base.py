@@ -36,6 +36,10 @@ class Generator:
     def __init__(self, n_genes: int, n_labels: int, settings: dict):
         self.n_genes, self.n_labels, self.settings = n_genes, n_labels, dict(settings)
         self.fitted: dict = {}
+        # The scaler of the data fitted on: given to `fit` (networks) and, for a loaded
+        # checkpoint, by `TrainedGenerator`, which stores it once. Only generators that
+        # model the counts themselves (vae likelihood nb/zinb) use it.
+        self.scaler = None
 
     def fit(
         self,
@@ -50,7 +54,9 @@ class Generator:
     ) -> pd.DataFrame:
         """Fit on x (samples x genes, scaled) with labels y (indices, or None); returns the
         training history, one row per epoch. zero_value: each gene's zero in the scaled
-        space, for generators that model exact zeros."""
+        space, for generators that model exact zeros. The networks also take `scaler`, the
+        `Scaler` that made x (for generators that need the counts); callers pass it to
+        networks only, as the references' fit does not take it."""
         raise NotImplementedError
 
     def sample(self, n: int, y: np.ndarray | None, rng: np.random.Generator) -> np.ndarray:

@@ -34,12 +34,13 @@ class NetworkGenerator(Generator):
         cuda_graphs=False,
         progress=False,
         on_epoch=None,
+        scaler=None,
     ) -> pd.DataFrame:
         """As `Generator.fit`; on_epoch(epoch, sample), when given, is called after every
         epoch with sample(n, y, rng): samples of the model as trained so far, as `sample`
         gives them, drawn without touching the training's random numbers."""
         torch.manual_seed(seed)
-        self.seed = seed
+        self.seed, self.scaler = seed, scaler
         dev = resolve_device(device)
         on = resolve_zero_inflation(self._zero_inflation_setting(), x, zero_value)
         # Stored in the checkpoint as plain floats, so it rebuilds the same module.

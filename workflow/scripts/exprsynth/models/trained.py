@@ -33,6 +33,11 @@ class TrainedGenerator:
     history: pd.DataFrame | None = None
     info: dict = field(default_factory=dict)
 
+    def __post_init__(self):
+        # A generator that samples counts maps them to the scaled space with this scaler:
+        # the checkpoint stores it once, here, not again in the generator's numbers.
+        self.generator.scaler = self.scaler
+
     @property
     def conditional(self) -> bool:
         return bool(self.label_levels)

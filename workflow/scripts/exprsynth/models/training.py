@@ -159,10 +159,12 @@ def train_vae(
     progress: bool = True,
     cuda_graph: bool = True,
     on_epoch: Callable[[int], None] | None = None,
+    counts: torch.Tensor | None = None,
 ) -> pd.DataFrame:
     """Adam on the negative ELBO; returns one row per epoch (loss, reconstruction, kl, ...).
 
-    cuda_graph: on a GPU, replay each step as a CUDA graph (StepRunner).
+    cuda_graph: on a GPU, replay each step as a CUDA graph (StepRunner). counts: x's rows
+    as counts, for the count likelihoods (likelihood nb/zinb).
     """
     graphed = cuda_graph and x.device.type == "cuda"
     opt = FlatAdam(model.parameters(), lr=lr, capturable=graphed)
@@ -171,7 +173,12 @@ def train_vae(
     beta_now = torch.zeros((), device=x.device) if graphed else None
 
     def step(idx):
-        out = model.loss(x[idx], None if y is None else y[idx], beta=beta_now if graphed else beta)
+        out = model.loss(
+            x[idx],
+            None if y is None else y[idx],
+            beta=beta_now if graphed else beta,
+            counts=None if counts is None else counts[idx],
+        )
         opt.zero_grad()
         out.loss.backward()
         opt.step()

@@ -15,6 +15,10 @@ from torch.nn import functional as F
 from ..data.preprocess import ZERO_TOLERANCE
 from .layers import mlp, register_zero_value, init_zero_logit, with_labels
 from .base import TrainingError, bic_gaussian_mixture
+
+# Likelihoods of the counts themselves (scVI, Lopez et al. 2018): the decoder gives each
+# gene's share of the cell's library, the counts are negative binomial around it.
+COUNT_LIKELIHOODS = ("nb", "zinb")
 from .network import NetworkGenerator
 from .private import train_vae_private
 from .training import train_vae
@@ -42,6 +46,13 @@ class VAE(nn.Module):
     gives profiles no real sample resembles. "mixture" fits a Gaussian mixture there
     (up to latent_components, by BIC), for encodings that form clusters.
 
+    likelihood "nb" / "zinb" models the counts, as scVI does: the decoder's softmax gives
+    each gene's share of the cell's library size, times that size the NB mean; each gene has
+    a learned inverse dispersion theta; zinb adds a dropout logit per cell and gene. The
+    encoder still reads the scaled profile; training passes each cell's counts (its observed
+    library size is their total); sampling draws a library size per label from a
+    log-normal fitted to the training cells (`fit_library`) and returns counts.
+
     zero_inflation adds a hurdle: beside the mean, the decoder predicts for every sample and
     gene the probability that the entry is an exact zero. zero_value is each gene's zero in
     the scaled space, (transform(0) - mean) / scale. Training adds a Bernoulli likelihood of
@@ -65,8 +76,13 @@ class VAE(nn.Module):
         zero_value: list[float] | None = None,
     ):
         super().__init__()
-        if likelihood not in ("gaussian", "gaussian_learned_var"):
+        if likelihood not in ("gaussian", "gaussian_learned_var", *COUNT_LIKELIHOODS):
             raise ValueError(f"unknown vae likelihood {likelihood!r}")
+        self.counts = likelihood in COUNT_LIKELIHOODS
+        if self.counts and (reconstruction != "elbo" or zero_inflation):
+            raise ValueError(
+                f"vae likelihood {likelihood} needs reconstruction: elbo and no zero_inflation"
+            )
         if reconstruction not in ("elbo", "mse_mean"):
             raise ValueError(f"unknown vae reconstruction {reconstruction!r}")
         if latent_sampling not in ("prior", "aggregate_posterior", "mixture"):
@@ -89,6 +105,13 @@ class VAE(nn.Module):
                 raise ValueError("vae zero_inflation needs reconstruction: elbo (a likelihood)")
             register_zero_value(self, zero_value, n_genes)
             self.to_zero_logit = nn.Linear(hidden[-1], n_genes)
+        if self.counts:
+            # Log inverse dispersion per gene; each label's log library size: mean and sd.
+            self.log_theta = nn.Parameter(torch.zeros(n_genes))
+            self.register_buffer("library_loc", torch.zeros(max(n_labels, 1)))
+            self.register_buffer("library_scale", torch.ones(max(n_labels, 1)))
+            if likelihood == "zinb":
+                self.to_dropout_logit = nn.Linear(hidden[-1], n_genes)
         # The fitted latent distribution, per label: a mixture of up to `latent_components`
         # Gaussians (weights, means, Cholesky factors); one Gaussian for aggregate_posterior.
         # In the state dict, so a checkpoint samples as the trained model did.
@@ -113,15 +136,86 @@ class VAE(nn.Module):
         h = self.decoder[:-1](with_labels(z, y, self.n_labels))
         return self.decoder[-1](h), self.to_zero_logit(h)
 
+    def decode_counts(
+        self, z: torch.Tensor, y: torch.Tensor | None
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """(log of each gene's share of the library, zinb's dropout logit or None)."""
+        h = self.decoder[:-1](with_labels(z, y, self.n_labels))
+        dropout = self.to_dropout_logit(h) if self.likelihood == "zinb" else None
+        return F.log_softmax(self.decoder[-1](h), dim=1), dropout
+
+    @staticmethod
+    def count_log_mean(
+        log_share: torch.Tensor, dropout: torch.Tensor | None, log_size: torch.Tensor
+    ) -> torch.Tensor:
+        """Log NB means: share times library size. With zinb, divided by the share a cell
+        keeps after its dropouts, sum over genes of (1 - pi) share, so that the library size
+        is the expected total of the cell's counts (as the observed totals it is fitted to
+        and drawn from are); scVI leaves it out, and its ZINB cells come out smaller."""
+        if dropout is not None:
+            kept = torch.logsumexp(log_share - F.softplus(dropout), dim=1, keepdim=True)
+            log_share = log_share - kept
+        return log_share + log_size
+
+    def count_log_likelihood(
+        self, counts: torch.Tensor, log_mu: torch.Tensor, dropout: torch.Tensor | None
+    ) -> torch.Tensor:
+        """Per entry, log NB(counts; mean exp(log_mu), inverse dispersion theta), or the
+        ZINB's with dropout logit `dropout` (as scVI's log_nb_positive/log_zinb_positive,
+        written with log_mu so that no mean is ever rounded to 0)."""
+        log_theta = self.log_theta.expand_as(log_mu)
+        theta = log_theta.exp()
+        log_theta_mu = torch.logaddexp(log_theta, log_mu)
+        log_p0 = theta * (log_theta - log_theta_mu)  # log NB(0)
+        nb = (
+            log_p0
+            + counts * (log_mu - log_theta_mu)
+            + torch.lgamma(counts + theta)
+            - torch.lgamma(theta)
+            - torch.lgamma(counts + 1)
+        )
+        if dropout is None:
+            return nb
+        # log P(0) = log(pi + (1 - pi) NB(0)); log P(k > 0) = log(1 - pi) + log NB(k).
+        zero = torch.logaddexp(-F.softplus(-dropout), -F.softplus(dropout) + log_p0)
+        return torch.where(counts == 0, zero, nb - F.softplus(dropout))
+
+    @torch.no_grad()
+    def fit_library(self, counts: torch.Tensor, y: torch.Tensor | None) -> None:
+        """Per label, mean and sd of the training cells' log library size (their total
+        counts), the log-normal sampling draws library sizes from: scVI's library prior.
+        Library sizes are positive and right-skewed, and a log-normal per label is two
+        numbers that follow the cell types' different depths without keeping any
+        training cell's total. A label with fewer than two cells gets the pooled fit."""
+        log_size = counts.sum(dim=1).clamp(min=1).log()
+        for k in range(len(self.library_loc)):
+            rows = log_size if y is None or int((y == k).sum()) < 2 else log_size[y == k]
+            self.library_loc[k] = rows.mean()
+            self.library_scale[k] = rows.std()
+
     def is_zero(self, x: torch.Tensor) -> torch.Tensor:
         return (x - self.zero_value).abs() <= ZERO_TOLERANCE
 
     def loss(
-        self, x: torch.Tensor, y: torch.Tensor | None, *, beta: float | None = None
+        self,
+        x: torch.Tensor,
+        y: torch.Tensor | None,
+        *,
+        beta: float | None = None,
+        counts: torch.Tensor | None = None,
     ) -> VAELoss:
+        """counts: the rows' counts, which the count likelihoods need (x is their scaled
+        form, what the encoder reads)."""
         mu, logvar = self.encode(x, y)
         z = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar)
         kl = (-0.5 * (1 + logvar - mu.pow(2) - logvar.exp()).sum(dim=1)).mean()
+        beta = self.beta if beta is None else beta
+        if self.counts:
+            log_share, dropout = self.decode_counts(z, y)
+            log_size = counts.sum(dim=1, keepdim=True).clamp(min=1).log()  # observed
+            log_mu = self.count_log_mean(log_share, dropout, log_size)
+            rec = -self.count_log_likelihood(counts, log_mu, dropout).sum(dim=1).mean()
+            return VAELoss(loss=rec + beta * kl, reconstruction=rec, kl=kl)
         if self.zero_inflation:
             x_hat, zero_logit = self.decode_hurdle(z, y)
         else:
@@ -138,7 +232,6 @@ class VAE(nn.Module):
                 )
                 nll = bernoulli + torch.where(zero, torch.zeros_like(nll), nll)
             rec = nll.sum(dim=1).mean()
-        beta = self.beta if beta is None else beta
         return VAELoss(loss=rec + beta * kl, reconstruction=rec, kl=kl)
 
     def forward(self, x: torch.Tensor, y: torch.Tensor | None, *, beta=None) -> VAELoss:
@@ -187,7 +280,8 @@ class VAE(nn.Module):
         variance add x ~ N(mu(z), sigma^2).
 
         With zero inflation, each entry is then set to its gene's zero value with the
-        decoded probability.
+        decoded probability. The count likelihoods return counts: a library size drawn
+        from the label's log-normal, counts from the (ZI)NB around share times size.
         """
         device = self.log_var_x.device
         z = torch.randn(n, self.latent_dim, device=device)
@@ -197,6 +291,8 @@ class VAE(nn.Module):
             component = torch.multinomial(self.latent_weight[group], 1).squeeze(1)
             chol = self.latent_cholesky[group, component]
             z = self.latent_mean[group, component] + (chol @ z.unsqueeze(-1)).squeeze(-1)
+        if self.counts:
+            return self._sample_counts(z, y)
         if self.zero_inflation:
             x, zero_logit = self.decode_hurdle(z, y)
         else:
@@ -207,6 +303,22 @@ class VAE(nn.Module):
             zero = torch.bernoulli(torch.sigmoid(zero_logit)).bool()
             x = torch.where(zero, self.zero_value.expand_as(x), x)
         return x
+
+    def _sample_counts(self, z: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
+        log_share, dropout = self.decode_counts(z, y)
+        group = torch.zeros(len(z), dtype=torch.long, device=z.device) if y is None else y
+        log_size = self.library_loc[group] + self.library_scale[group] * torch.randn_like(
+            self.library_loc[group]
+        )
+        log_mu = self.count_log_mean(log_share, dropout, log_size.unsqueeze(1))
+        # torch's NB has mean total_count * exp(logits): logits = log(mu / theta).
+        nb = torch.distributions.NegativeBinomial(
+            total_count=self.log_theta.exp().expand_as(log_mu), logits=log_mu - self.log_theta
+        )
+        counts = nb.sample()
+        if dropout is not None:
+            counts = torch.where(torch.bernoulli(torch.sigmoid(dropout)).bool(), 0.0, counts)
+        return counts
 
     @torch.no_grad()
     def init_zero_rate(self, rate: torch.Tensor) -> None:
@@ -247,7 +359,29 @@ class VAEGenerator(NetworkGenerator):
         "latent_components",
     )
 
+    def fit(self, x, y, *, scaler=None, **kwargs):
+        """As `NetworkGenerator.fit`; likelihood nb/zinb needs `scaler`, and the counts
+        it returns for x (the data fitted on, as the user gave them)."""
+        self._counts = None
+        if self.settings["likelihood"] in COUNT_LIKELIHOODS:
+            check_count_settings(self.settings, scaler)
+            self._counts = scaler.inverse_transform(x)
+        try:
+            return super().fit(x, y, scaler=scaler, **kwargs)
+        finally:
+            self._counts = None  # a copy of the training data: not kept past training
+
+    def sample(self, n, y, rng):
+        out = super().sample(n, y, rng)
+        if not self.module.counts:
+            return out
+        if self.scaler is None:
+            raise ValueError("a vae with likelihood nb/zinb samples counts: it needs the scaler")
+        return self.scaler.transform(out)  # counts, scaled as the data were
+
     def _zero_inflation_setting(self):
+        if self.settings["likelihood"] in COUNT_LIKELIHOODS:
+            return False  # the count likelihood models the zeros (check_count_settings)
         setting = self.settings["zero_inflation"]
         # The mse_mean reading has no likelihood to add the hurdle to.
         return (
@@ -260,10 +394,15 @@ class VAEGenerator(NetworkGenerator):
         s = self.settings
         if s["privacy"]["epsilon"] is not None:
             return self._train_private(x, y, progress=progress)
+        counts = None
+        if self.module.counts:
+            counts = torch.as_tensor(self._counts, dtype=torch.float32, device=x.device)
+            self.module.fit_library(counts, y)
         history = train_vae(
             self.module,
             x,
             y,
+            counts=counts,
             epochs=s["epochs"],
             batch_size=s["batch_size"],
             lr=s["lr"],
@@ -306,3 +445,34 @@ class VAEGenerator(NetworkGenerator):
         self.fitted["privacy"] = guarantee
         self.module.eval()
         return history
+
+
+def check_count_settings(settings: dict, scaler) -> None:
+    """What likelihood nb/zinb needs, refused in one line: whole non-negative counts,
+    scaler.transform log1p (the counts are recovered from the scaled rows), no hurdle on
+    top of the count likelihood, no DP-SGD (its per-sample loss has no counts)."""
+    likelihood = settings["likelihood"]
+    if scaler is None:
+        raise TrainingError(f"vae.likelihood: {likelihood} needs the data's scaler (fit(scaler=))")
+    transform = "quantile" if scaler.quantiles is not None else "log1p" if scaler.log1p else "none"
+    if transform != "log1p":
+        raise TrainingError(
+            f"vae.likelihood: {likelihood} needs scaler.transform: log1p, not {transform}; "
+            "set scaler.transform: log1p or vae.likelihood: gaussian_learned_var"
+        )
+    if not scaler.integer or scaler.lower.min() < 0:
+        found = "negative values" if scaler.lower.min() < 0 else "values that are not whole"
+        raise TrainingError(
+            f"vae.likelihood: {likelihood} needs whole non-negative counts, but the training "
+            f"data hold {found}; set vae.likelihood: gaussian_learned_var"
+        )
+    if settings["zero_inflation"] in (True, "true"):
+        raise TrainingError(
+            f"vae.zero_inflation: true cannot be combined with vae.likelihood: {likelihood} "
+            "(it models the zeros itself; zinb adds dropouts); set vae.zero_inflation: auto"
+        )
+    if settings["privacy"]["epsilon"] is not None:
+        raise TrainingError(
+            f"vae.privacy: epsilon {settings['privacy']['epsilon']} is not supported with "
+            f"vae.likelihood: {likelihood}; set vae.likelihood: gaussian_learned_var"
+        )

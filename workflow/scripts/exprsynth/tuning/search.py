@@ -179,7 +179,7 @@ def tune(
                 seed=seed,
                 zero_value=zero_value,
                 device=device,
-                **({"on_epoch": on_epoch} if network else {}),
+                **({"on_epoch": on_epoch, "scaler": scaler} if network else {}),
             )
             synth = generator.sample(len(x_fit), y_fit, np.random.default_rng(seed))
             auroc, copies = score(synth) if np.isfinite(synth).all() else (math.nan, math.nan)

@@ -141,11 +141,12 @@ def is_zero(z: np.ndarray, zero_value: np.ndarray) -> np.ndarray:
     return np.abs(z - np.asarray(zero_value, dtype=float)[None, :]) <= ZERO_TOLERANCE
 
 
-def fit_quantiles(x: np.ndarray) -> np.ndarray:
-    """Per gene (genes x quantiles), training values at evenly spaced ranks: all of them up
-    to N_QUANTILES samples. Observed values, not scikit-learn's interpolated percentiles,
-    so that a tie (the zeros) stays exact and counts stay whole numbers."""
-    ranks = np.round(np.linspace(0, len(x) - 1, min(N_QUANTILES, len(x)))).astype(int)
+def fit_quantiles(x: np.ndarray, n: int | None = None) -> np.ndarray:
+    """Per gene (genes x quantiles), training values at evenly spaced ranks: n of them, or
+    all of them up to N_QUANTILES samples. Observed values, not scikit-learn's interpolated
+    percentiles, so that a tie (the zeros) stays exact and counts stay whole numbers."""
+    n = min(N_QUANTILES, len(x)) if n is None else n
+    ranks = np.round(np.linspace(0, len(x) - 1, n)).astype(int)
     return np.ascontiguousarray(np.sort(x, axis=0)[ranks].T)
 
 

@@ -13,10 +13,20 @@ import pandas as pd
 import torch
 
 from ..data.preprocess import is_zero
-from .base import Generator, bic_gaussian_mixture, resolve_device, resolve_zero_inflation
+from .marginals import apply_maps, fit_maps
+from .base import (
+    Generator,
+    TrainingError,
+    bic_gaussian_mixture,
+    resolve_device,
+    resolve_zero_inflation,
+)
 
 # Principal components the `clusters` setting clusters the training samples in.
 CLUSTER_RANK = 10
+# Where the marginal maps (marginals: training) sit among the weights: the network's and
+# the training split's quantile tables.
+MAP_KEYS = ("marginal_map.model", "marginal_map.training")
 
 
 class NetworkGenerator(Generator):
@@ -39,8 +49,16 @@ class NetworkGenerator(Generator):
         """As `Generator.fit`; on_epoch(epoch, sample), when given, is called after every
         epoch with sample(n, y, rng): samples of the model as trained so far, as `sample`
         gives them, drawn without touching the training's random numbers."""
+        calibrate = self.settings["marginals"] == "training"
+        if calibrate and (self.settings.get("privacy") or {}).get("epsilon") is not None:
+            raise TrainingError(
+                "privacy needs marginals: model: marginals: training maps the samples onto "
+                "the training split's marginals, outside the privacy guarantee"
+            )
         torch.manual_seed(seed)
         self.seed, self.scaler = seed, scaler
+        self.maps = None
+        labels = y
         dev = resolve_device(device)
         on = resolve_zero_inflation(self._zero_inflation_setting(), x, zero_value)
         # Stored in the checkpoint as plain floats, so it rebuilds the same module.
@@ -66,6 +84,8 @@ class NetworkGenerator(Generator):
 
         history = self._train(xt, yt, cuda_graphs=cuda_graphs, progress=progress, on_epoch=report)
         self.module = self.module.cpu().eval()
+        if calibrate:
+            self.maps = fit_maps(self.sample, x, labels, self.n_labels, seed)
         return history
 
     def _sample_during_training(self, x, y, n, labels, rng) -> np.ndarray:
@@ -148,18 +168,27 @@ class NetworkGenerator(Generator):
         return self.MODULE(self.n_genes, n_labels=self._n_conditions(), **architecture, **shape)
 
     def sample(self, n: int, y: np.ndarray | None, rng: np.random.Generator) -> np.ndarray:
-        y = self._conditions(y, n, rng)
+        labels, y = y, self._conditions(y, n, rng)
         torch.manual_seed(int(rng.integers(2**63 - 1)))
         with torch.no_grad():
-            labels = None if y is None else torch.as_tensor(y, dtype=torch.long)
-            return self.module.sample(n, labels).cpu().double().numpy()
+            conditions = None if y is None else torch.as_tensor(y, dtype=torch.long)
+            out = self.module.sample(n, conditions).cpu().double().numpy()
+        if getattr(self, "maps", None) is None:
+            return out
+        return apply_maps(out, labels, *self.maps)
 
     def numbers(self) -> dict[str, Any]:
         # Cloned: a parameter may be a view into the optimiser's flat buffer.
-        return {k: v.detach().cpu().clone() for k, v in self.module.state_dict().items()}
+        out = {k: v.detach().cpu().clone() for k, v in self.module.state_dict().items()}
+        if getattr(self, "maps", None) is not None:
+            out.update({key: torch.as_tensor(t) for key, t in zip(MAP_KEYS, self.maps)})
+        return out
 
     def load(self, fitted: dict, numbers: dict[str, Any]) -> None:
         self.fitted = dict(fitted)
+        numbers = dict(numbers)
+        maps = [numbers.pop(key, None) for key in MAP_KEYS]
+        self.maps = None if maps[0] is None else tuple(m.double().numpy() for m in maps)
         self.module = self._build()
         self.module.load_state_dict(numbers)
         self.module.eval()

@@ -97,8 +97,15 @@ def tiny_run(tmp_path_factory) -> Path:
 # tests' small models start from them, so a test that turns one option on compares it
 # against the plain model. Everything else comes from the schema's defaults.
 DESCRIBED = {
-    "vae": {"likelihood": "gaussian_learned_var", "beta": 1.0, "latent_sampling": "prior"},
+    "vae": {
+        "likelihood": "gaussian_learned_var",
+        "beta": 1.0,
+        "latent_sampling": "prior",
+        "noise_scale": 1.0,
+        "marginals": "model",
+    },
     "gan": {
+        "marginals": "model",
         "dropout": 0.3,
         "loss": "bce",
         "betas": [0.5, 0.999],

@@ -8,14 +8,12 @@ import torch
 from conftest import as_trained, fit_generator
 from exprsynth import load_generator
 from exprsynth.io.checkpoint import save_checkpoint
-from exprsynth.models.base import TrainingError
 from exprsynth.models.marginals import apply_maps
 from exprsynth.evaluation.metrics import ks_statistic
 
 SMALL = {
     "vae": {"epochs": 3, "batch_size": 32, "latent_dim": 3, "hidden": [16]},
     "gan": {"epochs": 3, "batch_size": 32, "latent_dim": 3, "generator_hidden": [16]},
-    "diffusion": {"epochs": 3, "batch_size": 32, "hidden": [16, 16]},
 }
 
 
@@ -35,10 +33,12 @@ def draw(generator, y, seed=1):
     return generator.sample(len(y), y, np.random.default_rng(seed))
 
 
-@pytest.mark.parametrize("kind", ["vae", "gan", "diffusion"])
+# Not the diffusion model, where it is off: an undertrained one puts many samples on the
+# edges of the training range, a tie that no monotone map can spread.
+@pytest.mark.parametrize("kind", ["vae", "gan"])
 def test_calibrated_marginals_match_each_label_and_keep_the_ranks(data, kind):
     x, y = data
-    calibrated, _ = fit_generator(kind, x, y, 2, SMALL[kind], seed=0)
+    calibrated, _ = fit_generator(kind, x, y, 2, {**SMALL[kind], "marginals": "training"}, seed=0)
     raw, _ = fit_generator(kind, x, y, 2, {**SMALL[kind], "marginals": "model"}, seed=0)
     yy = np.repeat([0, 1], 1000)
     s_cal, s_raw = draw(calibrated, yy), draw(raw, yy)
@@ -65,7 +65,8 @@ def test_exact_zeros_come_back_at_the_training_share(data):
     zero = float(x[x[:, 0] == x[:, 0].min(), 0][0])
     zero_value = np.full(x.shape[1], -10.0)
     zero_value[0] = zero
-    g, _ = fit_generator("vae", x, y, 2, SMALL["vae"], seed=0, zero_value=zero_value)
+    settings = {**SMALL["vae"], "marginals": "training"}
+    g, _ = fit_generator("vae", x, y, 2, settings, seed=0, zero_value=zero_value)
     s = draw(g, np.repeat([0, 1], 1000))
     assert abs(np.mean(s[:, 0] == zero) - np.mean(x[:, 0] == zero)) < 0.05
     assert s[:, 0].min() == zero  # nothing below the data's support
@@ -73,7 +74,7 @@ def test_exact_zeros_come_back_at_the_training_share(data):
 
 def test_the_maps_travel_in_the_checkpoint(data, tmp_path):
     x, y = data
-    g, history = fit_generator("gan", x, y, 2, SMALL["gan"], seed=0)
+    g, history = fit_generator("gan", x, y, 2, {**SMALL["gan"], "marginals": "training"}, seed=0)
     path = tmp_path / "checkpoint.pt"
     save_checkpoint(as_trained("gan", g, history, x, y), path)
     assert "marginal_map.training" in torch.load(path, weights_only=True)["state_dict"]
@@ -90,9 +91,3 @@ def test_apply_maps_puts_each_label_on_its_own_table():
     training = np.stack([np.tile(levels * 10, (2, 1)), np.tile(levels * 10 + 100, (2, 1))])
     out = apply_maps(np.full((2, 2), 0.5), np.array([0, 1]), model, training)
     assert np.allclose(out, [[5, 5], [105, 105]])
-
-
-def test_privacy_refuses_calibrated_marginals(data):
-    x, y = data
-    with pytest.raises(TrainingError, match="privacy needs marginals: model"):
-        fit_generator("vae", x, y, 2, {**SMALL["vae"], "privacy": {"epsilon": 4}}, seed=0)

@@ -19,7 +19,7 @@ from exprsynth.models.private import Critic, _by_label, critic_row_loss
 from exprsynth.models.training import train_gan, train_vae
 from exprsynth.models.vae import VAE
 
-SMALL = {"epochs": 4, "batch_size": 16, "latent_dim": 3, "hidden": [16, 16]}
+SMALL = {"epochs": 4, "batch_size": 16, "latent_dim": 3, "hidden": [16, 16], "marginals": "model"}
 
 
 @pytest.fixture(scope="module")
@@ -120,6 +120,10 @@ def test_the_non_private_path_never_imports_opacus():
             "vae.privacy: latent_sampling: mixture is not supported with DP-SGD",
         ),
         (
+            {"marginals": "training", "privacy": private(4.0)},
+            "vae.privacy: marginals: training is not supported with DP-SGD",
+        ),
+        (
             {"privacy": private(1e-3)},  # no noise reaches it: Opacus gives up
             "vae.privacy: not supported with DP-SGD: The privacy budget is too low.",
         ),
@@ -151,6 +155,7 @@ GAN_SMALL = {
     "generator_hidden": [16, 16],
     "discriminator_hidden": [16, 16],
     "loss": "wgan-gp",
+    "marginals": "model",
 }
 
 
@@ -254,6 +259,10 @@ def test_gan_epsilon_null_is_the_ordinary_training_bit_for_bit(data):
             "gan.privacy: minibatch_std: true is not supported with DP-SGD",
         ),
         ({"pack": 2}, "gan.privacy: pack: 2 is not supported with DP-SGD"),
+        (
+            {"marginals": "training"},
+            "gan.privacy: marginals: training is not supported with DP-SGD",
+        ),
         (
             {"output_noise": True, "fit_output_noise": True},
             "gan.privacy: fit_output_noise: true is not supported with DP-SGD",

@@ -325,6 +325,12 @@ class GANGenerator(NetworkGenerator):
             ("pack", s["pack"] if s["pack"] > 1 else False, "1", "the critic judges rows together"),
             ("clusters", s["clusters"] or False, "0", "it clusters the training samples"),
             (
+                "marginals",
+                s["marginals"] == "training" and "training",
+                "model",
+                "it maps the samples onto the training split's marginals after training",
+            ),
+            (
                 "fit_output_noise",
                 s["fit_output_noise"] and s["output_noise"],
                 "false",

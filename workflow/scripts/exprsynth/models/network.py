@@ -14,13 +14,7 @@ import torch
 
 from ..data.preprocess import is_zero
 from .marginals import apply_maps, fit_maps
-from .base import (
-    Generator,
-    TrainingError,
-    bic_gaussian_mixture,
-    resolve_device,
-    resolve_zero_inflation,
-)
+from .base import Generator, bic_gaussian_mixture, resolve_device, resolve_zero_inflation
 
 # Principal components the `clusters` setting clusters the training samples in.
 CLUSTER_RANK = 10
@@ -49,16 +43,11 @@ class NetworkGenerator(Generator):
         """As `Generator.fit`; on_epoch(epoch, sample), when given, is called after every
         epoch with sample(n, y, rng): samples of the model as trained so far, as `sample`
         gives them, drawn without touching the training's random numbers."""
-        calibrate = self.settings["marginals"] == "training"
-        if calibrate and (self.settings.get("privacy") or {}).get("epsilon") is not None:
-            raise TrainingError(
-                "privacy needs marginals: model: marginals: training maps the samples onto "
-                "the training split's marginals, outside the privacy guarantee"
-            )
         torch.manual_seed(seed)
         self.seed, self.scaler = seed, scaler
         self.maps = None
         labels = y
+        calibrate = self.settings["marginals"] == "training"
         dev = resolve_device(device)
         on = resolve_zero_inflation(self._zero_inflation_setting(), x, zero_value)
         # Stored in the checkpoint as plain floats, so it rebuilds the same module.

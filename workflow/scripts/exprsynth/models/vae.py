@@ -35,7 +35,7 @@ class VAE(nn.Module):
     """Encoder n_genes -> hidden -> (mu, logvar) of the latent; decoder latent -> hidden -> genes.
 
     likelihood: "gaussian" (unit variance) or "gaussian_learned_var" (one learned variance
-    per gene, used again when sampling). reconstruction: "elbo" sums the log-likelihood
+    per gene, used again when sampling, its sd times noise_scale). reconstruction: "elbo" sums the log-likelihood
     over genes (the proper ELBO); "mse_mean" averages squared error over genes, the reading
     that lets the KL term win and collapses the model to the mean (kept to reproduce it).
 
@@ -72,6 +72,7 @@ class VAE(nn.Module):
         beta: float = 1.0,
         latent_sampling: str = "prior",
         latent_components: int = 1,
+        noise_scale: float = 1.0,
         zero_inflation: bool = False,
         zero_value: list[float] | None = None,
     ):
@@ -89,6 +90,7 @@ class VAE(nn.Module):
             raise ValueError(f"unknown vae latent_sampling {latent_sampling!r}")
         self.n_genes, self.n_labels, self.latent_dim = n_genes, n_labels, latent_dim
         self.likelihood, self.reconstruction, self.beta = likelihood, reconstruction, beta
+        self.noise_scale = noise_scale
         self.encoder = mlp([n_genes + n_labels, *hidden], final_activation=True)
         self.to_mu = nn.Linear(hidden[-1], latent_dim)
         self.to_logvar = nn.Linear(hidden[-1], latent_dim)
@@ -298,7 +300,7 @@ class VAE(nn.Module):
         else:
             x = self.decode(z, y)
         if self.learned_var:
-            x = x + torch.randn_like(x) * torch.exp(0.5 * self.log_var_x)
+            x = x + torch.randn_like(x) * (self.noise_scale * torch.exp(0.5 * self.log_var_x))
         if self.zero_inflation:
             zero = torch.bernoulli(torch.sigmoid(zero_logit)).bool()
             x = torch.where(zero, self.zero_value.expand_as(x), x)
@@ -357,6 +359,7 @@ class VAEGenerator(NetworkGenerator):
         "beta",
         "latent_sampling",
         "latent_components",
+        "noise_scale",
     )
 
     def fit(self, x, y, *, scaler=None, **kwargs):
@@ -427,6 +430,12 @@ class VAEGenerator(NetworkGenerator):
                 f"vae.privacy: latent_sampling: {s['latent_sampling']} is not supported with "
                 "DP-SGD: it fits the sampler to the training encodings outside the privacy "
                 "accounting; set vae.latent_sampling: prior"
+            )
+        if s["marginals"] == "training":
+            raise TrainingError(
+                "vae.privacy: marginals: training is not supported with DP-SGD: it maps the "
+                "samples onto the training split's marginals after training, outside the "
+                "privacy accounting; set vae.marginals: model"
             )
         delta = privacy["delta"] if privacy["delta"] is not None else 1.0 / len(x)
         history, guarantee = train_vae_private(

@@ -83,6 +83,16 @@ METRICS = [
         "KS statistic of per-sample zero fractions",
         bounds=SHARE,
     ),
+    # Count data only: a cell's total (its sequencing depth) drives its zeros and every
+    # gene's level at once, which per-gene marginals cannot show (resampling each gene on
+    # its own keeps them exact and shrinks the totals' spread).
+    Metric(
+        "library_size_ks",
+        "lower",
+        "fidelity",
+        "KS statistic of per-sample totals in expression units (counts only)",
+        bounds=SHARE,
+    ),
     Metric(
         "gamma",
         "higher",
@@ -336,6 +346,13 @@ def zero_fraction_sample_ks(real, synth, zero_value, *, clipped: bool = True) ->
     """KS statistic between the per-sample zero fractions of real and synthetic samples."""
     a = zero_mask(real, zero_value, clipped=clipped).mean(axis=1)
     b = zero_mask(synth, zero_value, clipped=clipped).mean(axis=1)
+    return float(ks_statistic(a[:, None], b[:, None])[0])
+
+
+def library_size_ks(real_totals: np.ndarray, synth_totals: np.ndarray) -> float:
+    """KS statistic between the per-sample totals (library sizes) of real and synthetic
+    samples, both in expression units."""
+    a, b = np.asarray(real_totals, dtype=float), np.asarray(synth_totals, dtype=float)
     return float(ks_statistic(a[:, None], b[:, None])[0])
 
 

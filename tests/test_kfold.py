@@ -4,10 +4,16 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import TINY_CONFIG, run_snakemake, write_config
+from conftest import TINY_CONFIG, run_snakemake, simulate, write_config
 from exprsynth.config import ConfigError, validate_config
 from exprsynth.data.preprocess import kfold_split
 from exprsynth.evaluation.compare import split_ratio
+from exprsynth.evaluation.pooled import (
+    delong,
+    paired_delong_p,
+    pooled_out_of_fold,
+    pooled_synthetic,
+)
 from exprsynth.io.checks import InputError
 from exprsynth.io.user_data import _check_sample_counts, smallest_splittable_class
 
@@ -79,3 +85,82 @@ def test_tiny_workflow_with_kfold(tmp_path):
     verdict = (r / "verdict.rst").read_text()
     assert "Replicates are the 3 folds of one cross-fitting" in verdict
     assert "split.scheme: kfold" in verdict
+    # The pooled stage: every sample once, each fold's generator at twice its fold's size
+    # (96 synthetic per fold, 40 held out).
+    pooled = pd.read_csv(r / "pooled_oof.csv").set_index("model")
+    assert list(pooled.index) == ["real", "vae", "gaussian"]
+    assert (pooled.loc[["vae", "gaussian"], "n_real"] == 120).all()
+    assert (pooled.loc[["vae", "gaussian"], "n_synthetic"] == 240).all()
+    assert pooled["c2st_gbt"].between(0, 1).all()
+    assert (pooled.ci_low <= pooled.c2st_gbt).all() and (pooled.c2st_gbt <= pooled.ci_high).all()
+    pairs = pd.read_csv(r / "pooled_oof_pairs.csv")
+    assert pairs[["model_a", "model_b"]].values.tolist() == [["vae", "gaussian"]]
+    assert "Pooled out-of-fold" in verdict and "K = 3: the 3 held-out folds" in verdict
+    vae = pooled.loc["vae"]
+    assert f"{vae.c2st_gbt:.3f} [{vae.ci_low:.3f}, {vae.ci_high:.3f}]" in verdict
+
+
+def test_delong_auroc_is_sklearns_and_a_curve_equals_itself():
+    from sklearn.metrics import roc_auc_score
+
+    rng = np.random.default_rng(0)
+    real, synth = rng.normal(0, 1, 50).round(1), rng.normal(0.5, 1, 80).round(1)  # with ties
+    curve = delong(real, synth)
+    assert curve[0] == pytest.approx(
+        roc_auc_score(np.r_[np.zeros(50), np.ones(80)], np.r_[real, synth])
+    )
+    assert paired_delong_p(curve, curve) == 1.0
+    assert paired_delong_p(curve, delong(real, synth + 1.0)) < 0.01
+
+
+def test_each_fold_counts_as_its_held_out_share():
+    sets = [np.full((n, 2), fold, dtype=float) for fold, n in enumerate([30, 45, 40])]
+    test, knn = pooled_synthetic(sets, [10, 12, 9], seed=0)
+    assert np.bincount(test[:, 0].astype(int)).tolist() == [20, 24, 18]  # 2 x each fold
+    assert np.bincount(knn[:, 0].astype(int)).tolist() == [10, 12, 9]
+    assert pooled_synthetic(sets, [31, 12, 9], seed=0) is None  # a set smaller than its fold
+
+
+@pytest.fixture(scope="module")
+def pooled_planted():
+    """60 real samples in 5 folds; per fold, 'good' draws 48 other real samples of the same
+    cohort and 'shrunk' the same with every gene's log-scale spread shrunk by 15%: a
+    defect 12 held-out samples per fold are too few to show."""
+    cohort = simulate(n_samples=400, n_genes=60, n_modules=4, module_size=8, random_state=1)
+    x = cohort.expression
+    real, spare = x.iloc[:60], x.iloc[60:].to_numpy()
+    splits = [kfold_split(real.index, None, n_folds=5, fold=f, seed=0) for f in range(5)]
+    held = [s.sample_id[s.split == "test"] for s in splits]
+    rng = np.random.default_rng(0)
+    good = [spare[rng.choice(len(spare), 48, replace=False)] for _ in range(5)]
+    centre = np.log1p(spare).mean(0)
+    shrunk = [np.expm1(centre + 0.85 * (np.log1p(g) - centre)) for g in good]
+    return pooled_out_of_fold(
+        real,
+        held,
+        {"good": good, "shrunk": shrunk},
+        transform="log1p",
+        max_genes=2000,
+        seed=0,
+    )
+
+
+def test_pooled_test_finds_a_planted_defect_and_passes_real_samples(pooled_planted):
+    table, pairs = pooled_planted
+    rows = table.set_index("model")
+    assert rows.loc["good", "n_real"] == 60 and rows.loc["good", "n_synthetic"] == 240
+    assert rows.loc["good", "p_vs_chance"] > 0.05 and rows.loc["good", "ci_low"] < 0.5
+    assert rows.loc["shrunk", "ci_low"] > 0.5 and rows.loc["shrunk", "p_vs_chance"] < 0.01
+    (pair,) = pairs.itertuples()
+    assert pair.winner == "good" and pair.p_adjusted < 0.05
+
+
+def test_the_verdict_names_the_scheme_k_n_and_the_pooled_pairs(pooled_planted):
+    from exprsynth.reporting.verdict import _pooled_lines
+
+    text = "\n".join(_pooled_lines(*pooled_planted))
+    assert "``split.scheme: kfold``, K = 5" in text and "all n = 60 real samples" in text
+    assert "not told from real samples" in text  # the good one
+    shrunk = pooled_planted[0].set_index("model").loc["shrunk"]
+    assert f"{shrunk.c2st_gbt:.3f} [{shrunk.ci_low:.3f}, {shrunk.ci_high:.3f}]" in text
+    assert "**good** better" in text

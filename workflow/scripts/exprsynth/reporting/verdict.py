@@ -43,6 +43,7 @@ def verdict_rst(
     data_notes: list[str] = (),
     tuning: dict[str, list[dict]] | None = None,
     privacy: dict[str, tuple[float, float]] | None = None,
+    pooled: tuple[pd.DataFrame, pd.DataFrame] | None = None,
 ) -> str:
     """The report's first page. It answers first whether a network beats the simple
     references, then how the two networks compare, then every pair; the table follows.
@@ -54,7 +55,9 @@ def verdict_rst(
     its first line the data's size, then what it changed (classes merged or dropped).
     tuning: per tuned generator, each replicate's search summary (the tuner's chosen.yaml).
     privacy: per differentially private run, (epsilon spent, delta), the largest over its
-    replicates; every other generator is named as having no guarantee."""
+    replicates; every other generator is named as having no guarantee.
+    pooled: split.scheme kfold's pooled out-of-fold table and its pairs
+    (`evaluation.pooled.pooled_out_of_fold`)."""
     a, b = contenders
     per_metric = summary.drop_duplicates("metric").set_index("metric")
     models = list(summary.model.unique())
@@ -106,6 +109,8 @@ def verdict_rst(
         ]
     if networks and references:
         lines += _against_references(summary, pairs, networks, references)
+    if pooled is not None:
+        lines += _pooled_lines(*pooled)
     if tuning:
         lines += _tuning_lines(tuning, pairs)
     lines += _privacy_lines(models, privacy or {})
@@ -243,6 +248,60 @@ def _against_references(summary, pairs, networks, references) -> list[str]:
         )
         for ref in references:
             lines.append(f"  - against the {display_name(ref)}: " + _pair_line(pairs, net, ref))
+    return [*lines, ""]
+
+
+def _pooled_lines(table: pd.DataFrame, pairs: pd.DataFrame) -> list[str]:
+    """split.scheme kfold: each generator's two-sample test on the pooled held-out folds,
+    and every pair compared there."""
+    rows = table.set_index("model")
+    real = rows.loc["real"]
+    k, n = int(real["folds"]), int(rows["n_real"].max())  # the floor's row: halves
+    lines = [
+        "Pooled out-of-fold",
+        "------------------",
+        "",
+        f"``split.scheme: kfold``, K = {k}: the {k} held-out folds pooled are all n = {n} real "
+        "samples, each scored against the samples of the generator that did not train on it "
+        "(each fold's generator in proportion to its fold's size), in one scaler fitted on all "
+        "real samples. One two-sample test per generator on the pooled sets (boosted trees, "
+        "cross-validated AUROC, 0.5 = indistinguishable, DeLong 95% interval); real against "
+        f"real (two random halves) reads {real['c2st_gbt']:.3f}, k-NN precision "
+        f"{real['precision']:.2f}, recall {real['recall']:.2f}, coverage {real['coverage']:.2f}.",
+        "",
+    ]
+    for model, r in rows.drop(index="real").iterrows():
+        if not np.isfinite(r.get("c2st_gbt", np.nan)):
+            lines.append(
+                f"- **{display_name(model)}**: not computed (a fold's synthetic set is smaller "
+                "than its held-out fold; raise ``generate.n_samples``)."
+            )
+            continue
+        told = "told from" if r["p_vs_chance"] < ALPHA else "not told from"
+        lines.append(
+            f"- **{display_name(model)}**: {r['c2st_gbt']:.3f} [{r['ci_low']:.3f}, "
+            f"{r['ci_high']:.3f}] on {int(r['n_synthetic'])} synthetic samples, {told} real "
+            f"samples ({_p(r['p_vs_chance'])} against 0.5); k-NN precision "
+            f"{r['precision']:.2f}, recall {r['recall']:.2f}, coverage {r['coverage']:.2f}."
+        )
+    if len(pairs):
+        lines += [
+            "",
+            "Every pair on the pooled AUROC (lower is better), by the paired DeLong test (the "
+            "real samples are shared), p adjusted over these "
+            f"{len(pairs)} pairs (Benjamini-Hochberg):",
+            "",
+        ]
+        for r in pairs.itertuples():
+            verdict = (
+                f"**{display_name(r.winner)}** better"
+                if r.winner != "no clear winner"
+                else "no clear difference"
+            )
+            lines.append(
+                f"- {display_name(r.model_a)} {r.auroc_a:.3f} vs {display_name(r.model_b)} "
+                f"{r.auroc_b:.3f}: {verdict} ({_p(r.p_adjusted)})."
+            )
     return [*lines, ""]
 
 

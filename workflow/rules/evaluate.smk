@@ -151,5 +151,7 @@ rule compare_models:
         test_fraction=config["split"]["test_fraction"],
         folds=FOLDS,
         against=config["evaluation"]["against"],
+        scheme=config["split"]["scheme"],
+        auto_below=AUTO_KFOLD_BELOW,
     script:
         "../scripts/compare_models.py"

@@ -27,6 +27,8 @@ def main(
     histories: list[str] = (),
     pooled: str | None = None,
     pooled_pairs: str | None = None,
+    scheme: str = "random",
+    auto_below: int | None = None,
 ) -> None:
     def replicate(path: Path) -> int:  # results/metrics/{model}/rep{rep}.csv
         return int(path.stem.removeprefix("rep"))
@@ -69,6 +71,7 @@ def main(
                 tuning=searches,
                 privacy=privacy,
                 pooled=(read_table(pooled), read_table(pooled_pairs)) if pooled else None,
+                auto_below=auto_below if scheme == "auto" else None,
             )
         )
     print(result.to_string(index=False), file=sys.stderr)

@@ -435,7 +435,7 @@ def c2st_auroc(
     callers can draw ROC curves.
     """
     from sklearn.metrics import roc_auc_score
-    from sklearn.model_selection import StratifiedKFold, cross_val_predict
+    from sklearn.model_selection import cross_val_predict
 
     x = np.vstack([real, synth])
     t = np.r_[np.zeros(len(real)), np.ones(len(synth))]
@@ -444,13 +444,22 @@ def c2st_auroc(
         return float("nan"), t, np.full(len(t), np.nan)
     if classifier == "gbt":
         x = detector_features(x, seed=seed)
-    cv = StratifiedKFold(min(folds, smaller), shuffle=True, random_state=seed)
+    cv = c2st_folds(t, folds, seed)
     n_fit = len(t) - len(t) // cv.get_n_splits()  # rows a fold's classifier learns from
     with _unconverged_logistic_ok():
         scores = cross_val_predict(
             _classifier(classifier, seed, n_fit), x, t, cv=cv, method="predict_proba"
         )
     return float(roc_auc_score(t, scores[:, 1])), t, scores[:, 1]
+
+
+def c2st_folds(is_synthetic: np.ndarray, folds: int = 5, seed: int = 0):
+    """The detector's cross-validation folds for `c2st_auroc`'s labels: the same rows for the
+    same labels and seed, so callers can score each fold's classifier on its own."""
+    from sklearn.model_selection import StratifiedKFold
+
+    smaller = int(min(np.sum(is_synthetic == 0), np.sum(is_synthetic == 1)))
+    return StratifiedKFold(min(folds, smaller), shuffle=True, random_state=seed)
 
 
 # Principal components the trees see beside the genes.

@@ -44,6 +44,7 @@ def verdict_rst(
     tuning: dict[str, list[dict]] | None = None,
     privacy: dict[str, tuple[float, float]] | None = None,
     pooled: tuple[pd.DataFrame, pd.DataFrame] | None = None,
+    auto_below: int | None = None,
 ) -> str:
     """The report's first page. It answers first whether a network beats the simple
     references, then how the two networks compare, then every pair; the table follows.
@@ -57,7 +58,8 @@ def verdict_rst(
     privacy: per differentially private run, (epsilon spent, delta), the largest over its
     replicates; every other generator is named as having no guarantee.
     pooled: split.scheme kfold's pooled out-of-fold table and its pairs
-    (`evaluation.pooled.pooled_out_of_fold`)."""
+    (`evaluation.pooled.pooled_out_of_fold`). auto_below: under split.scheme auto, the
+    cohort size from which it re-splits at random instead of cross-fitting."""
     a, b = contenders
     per_metric = summary.drop_duplicates("metric").set_index("metric")
     models = list(summary.model.unique())
@@ -73,11 +75,20 @@ def verdict_rst(
         scored, floor = "a held-out test split", "real training vs real test samples"
     lines = ["Verdict", "=======", ""]
     size = f"The data: {data_notes[0]}. " if data_notes else ""
-    each = "(each re-splits, re-trains and re-evaluates)."
+
+    def scheme(name: str) -> str:
+        if auto_below:
+            return (
+                f"``split.scheme: auto`` chose {name}: it cross-fits cohorts below "
+                f"{auto_below} samples given at least 5 replicates"
+            )
+        return f"``split.scheme: {name}``"
+
+    each = f"(each re-splits at random, re-trains and re-evaluates; {scheme('random')})."
     if folds:
         each = (
             f"(each holds out one fold, re-trains and re-evaluates). Replicates are the {folds} "
-            f"folds of one cross-fitting: every sample is held out once (``split.scheme: kfold``)."
+            f"folds of one cross-fitting: every sample is held out once ({scheme('kfold')})."
         )
     lines.append(
         f"{size}Synthetic samples were scored against {scored} over **{n} replicate"
@@ -256,7 +267,7 @@ def _pooled_lines(table: pd.DataFrame, pairs: pd.DataFrame) -> list[str]:
     and every pair compared there."""
     rows = table.set_index("model")
     real = rows.loc["real"]
-    k, n = int(real["folds"]), int(rows["n_real"].max())  # the floor's row: halves
+    k, n = int(real["k"]), int(rows["n_real"].max())  # the floor's row: halves
     lines = [
         "Pooled out-of-fold",
         "------------------",
@@ -264,8 +275,10 @@ def _pooled_lines(table: pd.DataFrame, pairs: pd.DataFrame) -> list[str]:
         f"``split.scheme: kfold``, K = {k}: the {k} held-out folds pooled are all n = {n} real "
         "samples, each scored against the samples of the generator that did not train on it "
         "(each fold's generator in proportion to its fold's size), in one scaler fitted on all "
-        "real samples. One two-sample test per generator on the pooled sets (boosted trees, "
-        "cross-validated AUROC, 0.5 = indistinguishable, DeLong 95% interval); real against "
+        "real samples. One two-sample test per generator on the pooled sets (boosted trees; "
+        "the mean AUROC of the detector's cross-validation folds, 0.5 = indistinguishable, "
+        "with a 95% interval and p from the corrected resampled t-test over those folds); "
+        "real against "
         f"real (two random halves) reads {real['c2st_gbt']:.3f}, k-NN precision "
         f"{real['precision']:.2f}, recall {real['recall']:.2f}, coverage {real['coverage']:.2f}.",
         "",
@@ -287,8 +300,8 @@ def _pooled_lines(table: pd.DataFrame, pairs: pd.DataFrame) -> list[str]:
     if len(pairs):
         lines += [
             "",
-            "Every pair on the pooled AUROC (lower is better), by the paired DeLong test (the "
-            "real samples are shared), p adjusted over these "
+            "Every pair on the pooled AUROC (lower is better), paired by the detector's folds "
+            "(each holds the same real samples for every generator), p adjusted over these "
             f"{len(pairs)} pairs (Benjamini-Hochberg):",
             "",
         ]

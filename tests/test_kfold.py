@@ -4,10 +4,16 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import TINY_CONFIG, run_snakemake, write_config
+from conftest import TINY_CONFIG, planned_jobs, run_snakemake, simulate, write_config
 from exprsynth.config import ConfigError, validate_config
 from exprsynth.data.preprocess import kfold_split
-from exprsynth.evaluation.compare import split_ratio
+from exprsynth.evaluation.compare import resampled_t_test, split_ratio
+from exprsynth.evaluation.pooled import (
+    common_multiple,
+    fold_test,
+    pooled_out_of_fold,
+    pooled_synthetic,
+)
 from exprsynth.io.checks import InputError
 from exprsynth.io.user_data import _check_sample_counts, smallest_splittable_class
 
@@ -57,7 +63,7 @@ def test_k_below_two_refused_at_validation():
     with pytest.raises(ConfigError, match="split.scheme = kfold needs at least 2 replicates") as e:
         validate_config({"split": {"scheme": "kfold"}, "replicates": [0]})
     assert "\n" not in str(e.value)
-    assert validate_config({})["split"]["scheme"] == "random"
+    assert validate_config({})["split"]["scheme"] == "auto"
 
 
 def test_compare_ratio_matches_the_scheme():
@@ -79,3 +85,116 @@ def test_tiny_workflow_with_kfold(tmp_path):
     verdict = (r / "verdict.rst").read_text()
     assert "Replicates are the 3 folds of one cross-fitting" in verdict
     assert "split.scheme: kfold" in verdict
+    # The pooled stage: every sample once, each fold's generator at twice its fold's size
+    # (96 synthetic per fold, 40 held out).
+    pooled = pd.read_csv(r / "pooled_oof.csv").set_index("model")
+    assert list(pooled.index) == ["real", "vae", "gaussian"]
+    assert (pooled.loc[["vae", "gaussian"], "n_real"] == 120).all()
+    assert (pooled.loc[["vae", "gaussian"], "n_synthetic"] == 240).all()
+    assert pooled["c2st_gbt"].between(0, 1).all()
+    assert (pooled.ci_low <= pooled.c2st_gbt).all() and (pooled.c2st_gbt <= pooled.ci_high).all()
+    pairs = pd.read_csv(r / "pooled_oof_pairs.csv")
+    assert pairs[["model_a", "model_b"]].values.tolist() == [["vae", "gaussian"]]
+    assert "Pooled out-of-fold" in verdict and "K = 3: the 3 held-out folds" in verdict
+    vae = pooled.loc["vae"]
+    assert f"{vae.c2st_gbt:.3f} [{vae.ci_low:.3f}, {vae.ci_high:.3f}]" in verdict
+
+
+def test_fold_test_is_the_corrected_t_test_over_the_detectors_folds():
+    a = np.array([0.62, 0.58, 0.66, 0.6, 0.64])
+    # n_test / n_train = 1/4 for five folds: as the replicates' test with K = 5.
+    assert fold_test(a, 0.5) == pytest.approx(resampled_t_test(a, np.full(5, 0.5), 0.25))
+    assert fold_test(a, a) == 1.0
+    assert fold_test(a, 0.5) < 0.05 < fold_test(a, a - [0.1, -0.1, 0.05, -0.05, 0.0])
+
+
+def test_each_fold_counts_as_its_held_out_share():
+    sets = [np.full((n, 2), fold, dtype=float) for fold, n in enumerate([30, 45, 40])]
+    assert common_multiple([sets], [10, 12, 9]) == 2  # K - 1
+    assert common_multiple([sets, [s[:20] for s in sets]], [10, 12, 9]) == 1  # the smallest
+    assert common_multiple([sets], [31, 12, 9]) == 0  # a set smaller than its fold
+    test, knn = pooled_synthetic(sets, [10, 12, 9], 2, seed=0)
+    assert np.bincount(test[:, 0].astype(int)).tolist() == [20, 24, 18]  # 2 x each fold
+    assert np.bincount(knn[:, 0].astype(int)).tolist() == [10, 12, 9]
+
+
+@pytest.fixture(scope="module")
+def pooled_planted():
+    """60 real samples in 5 folds; per fold, 'good' draws 48 other real samples of the same
+    cohort, 'shrunk' the same with every gene's log-scale spread shrunk by 15%, 'flat' by
+    40%."""
+    cohort = simulate(n_samples=400, n_genes=60, n_modules=4, module_size=8, random_state=1)
+    x = cohort.expression
+    real, spare = x.iloc[:60], x.iloc[60:].to_numpy()
+    splits = [kfold_split(real.index, None, n_folds=5, fold=f, seed=0) for f in range(5)]
+    held = [s.sample_id[s.split == "test"] for s in splits]
+    rng = np.random.default_rng(0)
+    good = [spare[rng.choice(len(spare), 48, replace=False)] for _ in range(5)]
+    centre = np.log1p(spare).mean(0)
+    shrunk = [np.expm1(centre + 0.85 * (np.log1p(g) - centre)) for g in good]
+    flat = [np.expm1(centre + 0.6 * (np.log1p(g) - centre)) for g in good]
+    return pooled_out_of_fold(
+        real,
+        held,
+        {"good": good, "shrunk": shrunk, "flat": flat},
+        transform="log1p",
+        max_genes=2000,
+        seed=0,
+    )
+
+
+def test_pooled_test_finds_a_planted_defect_and_passes_real_samples(pooled_planted):
+    table, pairs = pooled_planted
+    rows = table.set_index("model")
+    assert rows.loc["good", "n_real"] == 60 and rows.loc["good", "n_synthetic"] == 240
+    assert rows.loc["good", "p_vs_chance"] > 0.05 and rows.loc["good", "ci_low"] < 0.5
+    assert rows.loc["shrunk", "ci_low"] > 0.5 and rows.loc["shrunk", "p_vs_chance"] < 0.01
+    pair = pairs.set_index(["model_a", "model_b"])
+    assert pair.loc[("good", "flat"), "winner"] == "good"
+    assert pair.loc[("good", "flat"), "p_adjusted"] < 0.05
+    # 15% at 60 samples: the pair test over 5 detector folds leads the right way, but
+    # names no winner (docs/design.md: it is the conservative half of the stage).
+    assert pair.loc[("good", "shrunk"), "leader"] == "good"
+
+
+def test_the_verdict_names_the_scheme_k_n_and_the_pooled_pairs(pooled_planted):
+    from exprsynth.reporting.verdict import _pooled_lines
+
+    text = "\n".join(_pooled_lines(*pooled_planted))
+    assert "``split.scheme: kfold``, K = 5" in text and "all n = 60 real samples" in text
+    assert "not told from real samples" in text  # the good one
+    shrunk = pooled_planted[0].set_index("model").loc["shrunk"]
+    assert f"{shrunk.c2st_gbt:.3f} [{shrunk.ci_low:.3f}, {shrunk.ci_high:.3f}]" in text
+    assert "**good** better" in text and "no clear difference" in text
+
+
+def test_auto_keeps_random_splits_from_1000_samples(tmp_path):
+    """split.scheme auto (the default) at the default cohort's size: random, no pooled
+    stage. Dry runs: nothing trains."""
+    # Below 1000 samples, but K = 3 would hold out a third of them: random too.
+    write_config(tmp_path, {**TINY_CONFIG, "replicates": [0, 1, 2]})
+    rules = {rule for rule, _ in planned_jobs(run_snakemake(tmp_path, "-n").stdout)}
+    assert "pool_out_of_fold" not in rules
+    config = {**TINY_CONFIG, "replicates": list(range(5))}
+    config["simulate"] = {**TINY_CONFIG["simulate"], "n_samples": 1000}
+    write_config(tmp_path, config)
+    rules = {rule for rule, _ in planned_jobs(run_snakemake(tmp_path, "-n").stdout)}
+    assert "split_samples" in rules and "pool_out_of_fold" not in rules
+
+
+def test_auto_cross_fits_a_users_small_csv(tmp_path):
+    """60 samples counted in the user's CSV when the workflow is parsed: kfold, the pooled
+    stage planned, and prepare_data told the folds (classes need K samples)."""
+    rng = np.random.default_rng(0)
+    ids = [f"s{i}" for i in range(60)]
+    pd.DataFrame(rng.poisson(5, (60, 8)), index=pd.Index(ids, name="sample_id")).add_prefix(
+        "g"
+    ).to_csv(tmp_path / "x.csv")
+    pd.DataFrame({"sample_id": ids, "disease_status": ["a", "b"] * 30}).to_csv(
+        tmp_path / "meta.csv", index=False
+    )
+    config = {**TINY_CONFIG, "replicates": list(range(5))}
+    config["data"] = {"source": "x.csv", "metadata": "meta.csv"}
+    write_config(tmp_path, config)
+    dry = run_snakemake(tmp_path, "-n").stdout
+    assert "pool_out_of_fold" in {rule for rule, _ in planned_jobs(dry)}

@@ -364,3 +364,39 @@ def test_synthetic_sets_are_scored_at_the_floors_size(cohort):
     for name in ("c2st_gbt", "c2st_logistic", "precision", "recall", "coverage"):
         assert np.isnan(small.values[name]), name
     assert np.isfinite(small.values["gamma"]) and len(small.details["c2st_scores"]) == 0
+
+
+def _counts(n, rng, genes=40):
+    """UMI-like counts: each sample's library size (log-normal, a twofold spread) shared by
+    all its genes, fixed gene proportions, Poisson noise."""
+    share = np.random.default_rng(0).dirichlet(np.full(genes, 2.0))
+    library = rng.lognormal(np.log(2000), 0.5, n)
+    return rng.poisson(library[:, None] * share[None, :]).astype(float)
+
+
+def test_library_sizes_catch_a_generator_with_right_gene_means_and_wrong_totals():
+    from exprsynth.evaluation.evaluate import evaluate_scaled
+
+    rng = np.random.default_rng(1)
+    train, test, fresh = _counts(300, rng), _counts(100, rng), _counts(300, rng)
+    # Each gene resampled on its own: every gene's counts (and mean) right, but a sample's
+    # genes no longer share its depth, so the totals bunch around the average.
+    independent = np.column_stack([rng.choice(g, len(g)) for g in train.T])
+    scaler = Scaler.fit(train, log1p=True)
+
+    def scores(synth, scaler=scaler, data=(train, test)):
+        z = [scaler.transform(x) for x in (*data, *([] if synth is None else [synth]))]
+        return evaluate_scaled(
+            z[0], z[1], z[2] if synth is not None else None, scaler, max_genes=2000
+        ).values
+
+    floor, good, bad = scores(None), scores(fresh), scores(independent)
+    assert floor["library_size_ks"] < 0.2 and good["library_size_ks"] < 0.2
+    assert bad["library_size_ks"] > 0.35 > good["library_size_ks"] + 0.15
+    # The per-gene marginals do not see it: the defect's means are as close as fresh samples'.
+    assert bad["mean_mse"] < 2 * good["mean_mse"] + 1e-3
+    assert bad["ks_mean"] < good["ks_mean"] + 0.05
+    # Not count data (no whole numbers): not applicable, NaN, as the zero metrics without zeros.
+    frac = Scaler.fit(train / 3, log1p=True)
+    assert np.isnan(scores(fresh / 3, frac, (train / 3, test / 3))["library_size_ks"])
+    assert M.METRIC_BY_NAME["library_size_ks"].better == "lower"

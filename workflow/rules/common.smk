@@ -45,8 +45,48 @@ REFERENCE_MODELS = [m for m in GENERATED if not is_network(m)]
 TUNED_RUNS = tuned_runs(config)
 TUNED = [kind_of(m) for m in TUNED_RUNS]  # the generators searched
 REPS = config["replicates"]
+# split.scheme auto: cross-fitted replicates (kfold, with the pooled out-of-fold test) for
+# cohorts below this many samples, given at least 5 replicates (so that a fold holds out
+# at most the random split's 20%); measured in docs/design.md, "Pooled out-of-fold tests".
+AUTO_KFOLD_BELOW = 1000
+
+
+def cohort_size():
+    """The data's number of samples, read cheaply at parse time (split.scheme auto); None
+    when the file cannot be read so: prepare_data then names the problem."""
+    if USER_DATA is None:
+        return config["simulate"]["n_samples"]
+    fmt = data_format(USER_DATA, DATA["format"])
+    try:
+        if fmt == "h5ad":
+            import anndata
+
+            return anndata.read_h5ad(USER_DATA, backed="r").n_obs
+        import pandas as pd
+
+        sep = "," if fmt == "csv" else "\t"
+        if DATA["orientation"] == "genes_x_samples":
+            return len(pd.read_csv(USER_DATA, sep=sep, nrows=0).columns) - 1
+        return len(pd.read_csv(USER_DATA, sep=sep, usecols=[0]))
+    except Exception:
+        return None
+
+
+def split_scheme():
+    scheme = config["split"]["scheme"]
+    if scheme != "auto":
+        return scheme
+    n = cohort_size()
+    return (
+        "kfold"
+        if len(REPS) >= 5 and n is not None and n < AUTO_KFOLD_BELOW
+        else "random"
+    )
+
+
+SCHEME = split_scheme()
 # split.scheme kfold: the replicates are the folds of one partition (K = len(REPS)).
-FOLDS = len(REPS) if config["split"]["scheme"] == "kfold" else None
+FOLDS = len(REPS) if SCHEME == "kfold" else None
 SCRIPTS = Path(workflow.basedir) / "workflow" / "scripts"
 FIGURES = [
     "training_curves",

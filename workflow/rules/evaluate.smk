@@ -72,8 +72,47 @@ rule evaluate_model:
         "../scripts/evaluate_model.py"
 
 
+# split.scheme kfold: the held-out folds pooled (every sample once) against their
+# generators' samples, one two-sample test per generator (docs/design.md).
+POOLED = (
+    {"pooled": "results/pooled_oof.csv", "pooled_pairs": "results/pooled_oof_pairs.csv"}
+    if FOLDS
+    else {}
+)
+
+
+rule pool_out_of_fold:
+    input:
+        expression="results/data/gene_expression_data.npz",
+        splits=expand("results/split/rep{rep}.tsv", rep=REPS),
+        samples=expand("results/samples/{model}/rep{rep}.npz", model=MODELS, rep=REPS),
+        code=code("pool_out_of_fold.py"),
+    output:
+        summary=report(
+            "results/pooled_oof.csv",
+            caption="../report/pooled_oof.rst",
+            category="Verdict",
+        ),
+        pairs="results/pooled_oof_pairs.csv",
+    log:
+        "logs/pool_out_of_fold.log",
+    benchmark:
+        "benchmarks/pool_out_of_fold.tsv"
+    conda:
+        "../../envs/data.yaml"
+    threads: 1
+    params:
+        models=MODELS,
+        transform=config["scaler"]["transform"],
+        max_genes=config["evaluation"]["max_genes"],
+        seed=config["seed"],
+    script:
+        "../scripts/pool_out_of_fold.py"
+
+
 rule compare_models:
     input:
+        **POOLED,
         metrics=expand("results/metrics/{model}/rep{rep}.csv", model=MODELS, rep=REPS),
         floors=expand("results/metrics/real/rep{rep}.csv", rep=REPS),
         data_notes="results/data/notes.txt",
@@ -112,5 +151,7 @@ rule compare_models:
         test_fraction=config["split"]["test_fraction"],
         folds=FOLDS,
         against=config["evaluation"]["against"],
+        scheme=config["split"]["scheme"],
+        auto_below=AUTO_KFOLD_BELOW,
     script:
         "../scripts/compare_models.py"

@@ -25,6 +25,10 @@ def main(
     against: str = "test",
     tuning: list[str] = (),
     histories: list[str] = (),
+    pooled: str | None = None,
+    pooled_pairs: str | None = None,
+    scheme: str = "random",
+    auto_below: int | None = None,
 ) -> None:
     def replicate(path: Path) -> int:  # results/metrics/{model}/rep{rep}.csv
         return int(path.stem.removeprefix("rep"))
@@ -66,6 +70,8 @@ def main(
                 data_notes=data,
                 tuning=searches,
                 privacy=privacy,
+                pooled=(read_table(pooled), read_table(pooled_pairs)) if pooled else None,
+                auto_below=auto_below if scheme == "auto" else None,
             )
         )
     print(result.to_string(index=False), file=sys.stderr)
@@ -79,6 +85,8 @@ if "snakemake" in globals():
         data_notes=snakemake.input.data_notes,
         tuning=list(snakemake.input.tuning),
         histories=list(snakemake.input.histories),
+        pooled=snakemake.input.get("pooled"),
+        pooled_pairs=snakemake.input.get("pooled_pairs"),
         summary=snakemake.output.summary,
         per_replicate=snakemake.output.per_replicate,
         pairs=snakemake.output.pairs,

@@ -82,7 +82,13 @@ def main(
         f"{model}: trained in {seconds:.1f} s on {len(data.x_train)} samples ({device})",
         file=sys.stderr,
     )
-    if "zero_inflation" in generator.fitted:
+    if hparams.get("likelihood") in ("nb", "zinb"):
+        print(
+            f"{model}: likelihood {hparams['likelihood']} on the counts ({zeros:.1%} of "
+            "training values are zeros; the count likelihood models them, no hurdle)",
+            file=sys.stderr,
+        )
+    elif "zero_inflation" in generator.fitted:
         print(
             f"{model}: zero inflation {'on' if generator.fitted['zero_inflation'] else 'off'} "
             f"(zero_inflation: {hparams['zero_inflation']}; {zeros:.1%} of training "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -38,6 +39,7 @@ def evaluate(
     loss_history: np.ndarray | None = None,
     zero_value: np.ndarray | None = None,
     zero_clipped: bool = True,
+    library_size: Callable[[np.ndarray], np.ndarray] | None = None,
     max_genes: int,
     gene_spread: np.ndarray | None = None,
     label_levels: list[str] | None = None,
@@ -47,6 +49,8 @@ def evaluate(
 
     The floor puts the training split where the synthetic set goes (and, for privacy,
     the test samples themselves, each compared with the other test samples).
+    library_size: per-sample totals in expression units of scaled rows (count data only;
+    None: library_size_ks is NaN).
     zero_value: each gene's zero in the scaled space (the zero-fraction metrics are NaN
     without it); zero_clipped: the scaler's inverse clips at zero (log1p), so values below
     the zero value are zeros too. Pair and neighbour metrics use the max_genes genes of
@@ -91,6 +95,11 @@ def evaluate(
         v["zero_fraction_sample_ks"] = M.zero_fraction_sample_ks(
             test, synth, zero_value, clipped=zero_clipped
         )
+    v["library_size_ks"] = (
+        M.library_size_ks(library_size(test), library_size(synth))
+        if library_size is not None
+        else float("nan")
+    )
 
     genes = most_variable_genes(
         train.std(axis=0) if gene_spread is None else gene_spread, max_genes
@@ -168,13 +177,20 @@ def evaluate_scaled(
     train: np.ndarray, reference: np.ndarray, synth: np.ndarray | None, scaler: Scaler, **kwargs
 ) -> Evaluation:
     """`evaluate` with what the scaler knows: each gene's zero in the scaled space, whether
-    its inverse clips at zero (log1p), and the genes' spread before standardisation."""
+    its inverse clips at zero (log1p), the genes' spread before standardisation, and for
+    count data (whole numbers in the training split) each sample's total in expression
+    units. Only counts: a total of log-normalised or microarray values is fixed by the
+    normalisation or means nothing, where a count total is the sequencing depth. The
+    inverse puts held-out values into the training split's range, as written samples are."""
     return evaluate(
         train,
         reference,
         synth,
         zero_value=zero_values(scaler, train.shape[1]),
         zero_clipped=scaler.log1p,
+        library_size=(lambda z: scaler.inverse_transform(z).sum(axis=1))
+        if scaler.integer
+        else None,
         gene_spread=scaler.spread(train),
         **kwargs,
     )

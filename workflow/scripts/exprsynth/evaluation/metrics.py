@@ -83,6 +83,16 @@ METRICS = [
         "KS statistic of per-sample zero fractions",
         bounds=SHARE,
     ),
+    # Count data only: a cell's total (its sequencing depth) drives its zeros and every
+    # gene's level at once, which per-gene marginals cannot show (resampling each gene on
+    # its own keeps them exact and shrinks the totals' spread).
+    Metric(
+        "library_size_ks",
+        "lower",
+        "fidelity",
+        "KS statistic of per-sample totals in expression units (counts only)",
+        bounds=SHARE,
+    ),
     Metric(
         "gamma",
         "higher",
@@ -339,6 +349,13 @@ def zero_fraction_sample_ks(real, synth, zero_value, *, clipped: bool = True) ->
     return float(ks_statistic(a[:, None], b[:, None])[0])
 
 
+def library_size_ks(real_totals: np.ndarray, synth_totals: np.ndarray) -> float:
+    """KS statistic between the per-sample totals (library sizes) of real and synthetic
+    samples, both in expression units."""
+    a, b = np.asarray(real_totals, dtype=float), np.asarray(synth_totals, dtype=float)
+    return float(ks_statistic(a[:, None], b[:, None])[0])
+
+
 def diversity(x: np.ndarray, max_n: int = 500, seed: int = 0) -> float:
     """Mean pairwise Euclidean distance (on at most max_n rows, for bounded cost)."""
     from scipy.spatial.distance import pdist
@@ -418,7 +435,7 @@ def c2st_auroc(
     callers can draw ROC curves.
     """
     from sklearn.metrics import roc_auc_score
-    from sklearn.model_selection import StratifiedKFold, cross_val_predict
+    from sklearn.model_selection import cross_val_predict
 
     x = np.vstack([real, synth])
     t = np.r_[np.zeros(len(real)), np.ones(len(synth))]
@@ -427,13 +444,22 @@ def c2st_auroc(
         return float("nan"), t, np.full(len(t), np.nan)
     if classifier == "gbt":
         x = detector_features(x, seed=seed)
-    cv = StratifiedKFold(min(folds, smaller), shuffle=True, random_state=seed)
+    cv = c2st_folds(t, folds, seed)
     n_fit = len(t) - len(t) // cv.get_n_splits()  # rows a fold's classifier learns from
     with _unconverged_logistic_ok():
         scores = cross_val_predict(
             _classifier(classifier, seed, n_fit), x, t, cv=cv, method="predict_proba"
         )
     return float(roc_auc_score(t, scores[:, 1])), t, scores[:, 1]
+
+
+def c2st_folds(is_synthetic: np.ndarray, folds: int = 5, seed: int = 0):
+    """The detector's cross-validation folds for `c2st_auroc`'s labels: the same rows for the
+    same labels and seed, so callers can score each fold's classifier on its own."""
+    from sklearn.model_selection import StratifiedKFold
+
+    smaller = int(min(np.sum(is_synthetic == 0), np.sum(is_synthetic == 1)))
+    return StratifiedKFold(min(folds, smaller), shuffle=True, random_state=seed)
 
 
 # Principal components the trees see beside the genes.

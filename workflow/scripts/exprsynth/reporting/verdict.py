@@ -43,6 +43,8 @@ def verdict_rst(
     data_notes: list[str] = (),
     tuning: dict[str, list[dict]] | None = None,
     privacy: dict[str, tuple[float, float]] | None = None,
+    pooled: tuple[pd.DataFrame, pd.DataFrame] | None = None,
+    auto_below: int | None = None,
 ) -> str:
     """The report's first page. It answers first whether a network beats the simple
     references, then how the two networks compare, then every pair; the table follows.
@@ -54,7 +56,10 @@ def verdict_rst(
     its first line the data's size, then what it changed (classes merged or dropped).
     tuning: per tuned generator, each replicate's search summary (the tuner's chosen.yaml).
     privacy: per differentially private run, (epsilon spent, delta), the largest over its
-    replicates; every other generator is named as having no guarantee."""
+    replicates; every other generator is named as having no guarantee.
+    pooled: split.scheme kfold's pooled out-of-fold table and its pairs
+    (`evaluation.pooled.pooled_out_of_fold`). auto_below: under split.scheme auto, the
+    cohort size from which it re-splits at random instead of cross-fitting."""
     a, b = contenders
     per_metric = summary.drop_duplicates("metric").set_index("metric")
     models = list(summary.model.unique())
@@ -70,11 +75,20 @@ def verdict_rst(
         scored, floor = "a held-out test split", "real training vs real test samples"
     lines = ["Verdict", "=======", ""]
     size = f"The data: {data_notes[0]}. " if data_notes else ""
-    each = "(each re-splits, re-trains and re-evaluates)."
+
+    def scheme(name: str) -> str:
+        if auto_below:
+            return (
+                f"``split.scheme: auto`` chose {name}: it cross-fits cohorts below "
+                f"{auto_below} samples given at least 5 replicates"
+            )
+        return f"``split.scheme: {name}``"
+
+    each = f"(each re-splits at random, re-trains and re-evaluates; {scheme('random')})."
     if folds:
         each = (
             f"(each holds out one fold, re-trains and re-evaluates). Replicates are the {folds} "
-            f"folds of one cross-fitting: every sample is held out once (``split.scheme: kfold``)."
+            f"folds of one cross-fitting: every sample is held out once ({scheme('kfold')})."
         )
     lines.append(
         f"{size}Synthetic samples were scored against {scored} over **{n} replicate"
@@ -106,6 +120,8 @@ def verdict_rst(
         ]
     if networks and references:
         lines += _against_references(summary, pairs, networks, references)
+    if pooled is not None:
+        lines += _pooled_lines(*pooled)
     if tuning:
         lines += _tuning_lines(tuning, pairs)
     lines += _privacy_lines(models, privacy or {})
@@ -243,6 +259,62 @@ def _against_references(summary, pairs, networks, references) -> list[str]:
         )
         for ref in references:
             lines.append(f"  - against the {display_name(ref)}: " + _pair_line(pairs, net, ref))
+    return [*lines, ""]
+
+
+def _pooled_lines(table: pd.DataFrame, pairs: pd.DataFrame) -> list[str]:
+    """split.scheme kfold: each generator's two-sample test on the pooled held-out folds,
+    and every pair compared there."""
+    rows = table.set_index("model")
+    real = rows.loc["real"]
+    k, n = int(real["k"]), int(rows["n_real"].max())  # the floor's row: halves
+    lines = [
+        "Pooled out-of-fold",
+        "------------------",
+        "",
+        f"``split.scheme: kfold``, K = {k}: the {k} held-out folds pooled are all n = {n} real "
+        "samples, each scored against the samples of the generator that did not train on it "
+        "(each fold's generator in proportion to its fold's size), in one scaler fitted on all "
+        "real samples. One two-sample test per generator on the pooled sets (boosted trees; "
+        "the mean AUROC of the detector's cross-validation folds, 0.5 = indistinguishable, "
+        "with a 95% interval and p from the corrected resampled t-test over those folds); "
+        "real against "
+        f"real (two random halves) reads {real['c2st_gbt']:.3f}, k-NN precision "
+        f"{real['precision']:.2f}, recall {real['recall']:.2f}, coverage {real['coverage']:.2f}.",
+        "",
+    ]
+    for model, r in rows.drop(index="real").iterrows():
+        if not np.isfinite(r.get("c2st_gbt", np.nan)):
+            lines.append(
+                f"- **{display_name(model)}**: not computed (a fold's synthetic set is smaller "
+                "than its held-out fold; raise ``generate.n_samples``)."
+            )
+            continue
+        told = "told from" if r["p_vs_chance"] < ALPHA else "not told from"
+        lines.append(
+            f"- **{display_name(model)}**: {r['c2st_gbt']:.3f} [{r['ci_low']:.3f}, "
+            f"{r['ci_high']:.3f}] on {int(r['n_synthetic'])} synthetic samples, {told} real "
+            f"samples ({_p(r['p_vs_chance'])} against 0.5); k-NN precision "
+            f"{r['precision']:.2f}, recall {r['recall']:.2f}, coverage {r['coverage']:.2f}."
+        )
+    if len(pairs):
+        lines += [
+            "",
+            "Every pair on the pooled AUROC (lower is better), paired by the detector's folds "
+            "(each holds the same real samples for every generator), p adjusted over these "
+            f"{len(pairs)} pairs (Benjamini-Hochberg):",
+            "",
+        ]
+        for r in pairs.itertuples():
+            verdict = (
+                f"**{display_name(r.winner)}** better"
+                if r.winner != "no clear winner"
+                else "no clear difference"
+            )
+            lines.append(
+                f"- {display_name(r.model_a)} {r.auroc_a:.3f} vs {display_name(r.model_b)} "
+                f"{r.auroc_b:.3f}: {verdict} ({_p(r.p_adjusted)})."
+            )
     return [*lines, ""]
 
 

@@ -91,3 +91,17 @@ def test_apply_maps_puts_each_label_on_its_own_table():
     training = np.stack([np.tile(levels * 10, (2, 1)), np.tile(levels * 10 + 100, (2, 1))])
     out = apply_maps(np.full((2, 2), 0.5), np.array([0, 1]), model, training)
     assert np.allclose(out, [[5, 5], [105, 105]])
+
+
+def test_count_likelihoods_are_calibrated_in_the_scaled_space():
+    """The nb VAE draws counts; the maps act on them scaled, as they were fitted, and the
+    samples written stay whole counts with each gene's zeros at the training share."""
+    from test_counts import fit_counts, simulate_counts
+
+    counts, y = simulate_counts()
+    trained = fit_counts("nb", counts, y, marginals="training")
+    written = np.vstack([trained.sample(400, label=k, seed=1).to_numpy() for k in "012"])
+    assert np.all(written == np.round(written)) and written.min() >= 0
+    real_zeros = np.vstack([(counts[y == k] == 0).mean(0) for k in range(3)])
+    zeros = np.vstack([(written[400 * k : 400 * (k + 1)] == 0).mean(0) for k in range(3)])
+    assert np.abs(zeros - real_zeros).mean() < 0.05

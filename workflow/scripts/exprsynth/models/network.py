@@ -26,6 +26,7 @@ MAP_KEYS = ("marginal_map.model", "marginal_map.training")
 class NetworkGenerator(Generator):
     MODULE: type[torch.nn.Module]
     ARCHITECTURE: tuple[str, ...] = ()
+    maps: tuple[np.ndarray, np.ndarray] | None = None  # marginals: training's quantile tables
 
     def fit(
         self,
@@ -161,15 +162,19 @@ class NetworkGenerator(Generator):
         torch.manual_seed(int(rng.integers(2**63 - 1)))
         with torch.no_grad():
             conditions = None if y is None else torch.as_tensor(y, dtype=torch.long)
-            out = self.module.sample(n, conditions).cpu().double().numpy()
-        if getattr(self, "maps", None) is None:
+            out = self._scaled(self.module.sample(n, conditions).cpu().double().numpy())
+        if self.maps is None:
             return out
         return apply_maps(out, labels, *self.maps)
+
+    def _scaled(self, out: np.ndarray) -> np.ndarray:
+        """The module's samples in the scaled space (the VAE's count likelihoods draw counts)."""
+        return out
 
     def numbers(self) -> dict[str, Any]:
         # Cloned: a parameter may be a view into the optimiser's flat buffer.
         out = {k: v.detach().cpu().clone() for k, v in self.module.state_dict().items()}
-        if getattr(self, "maps", None) is not None:
+        if self.maps is not None:
             out.update({key: torch.as_tensor(t) for key, t in zip(MAP_KEYS, self.maps)})
         return out
 

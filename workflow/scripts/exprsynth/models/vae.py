@@ -374,8 +374,7 @@ class VAEGenerator(NetworkGenerator):
         finally:
             self._counts = None  # a copy of the training data: not kept past training
 
-    def sample(self, n, y, rng):
-        out = super().sample(n, y, rng)
+    def _scaled(self, out):
         if not self.module.counts:
             return out
         if self.scaler is None:

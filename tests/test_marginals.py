@@ -85,6 +85,18 @@ def test_the_maps_travel_in_the_checkpoint(data, tmp_path):
     assert not np.allclose(draw(without, yy), draw(g, yy))
 
 
+def test_a_small_label_keeps_the_networks_values(data):
+    """Below MIN_TRAINING_ROWS a label's samples would be assembled from a few rows' values."""
+    x, y = data
+    few = np.r_[np.flatnonzero(y == 0), np.flatnonzero(y == 1)[:5]]
+    settings = {**SMALL["vae"], "marginals": "training"}
+    g, _ = fit_generator("vae", x[few], y[few], 2, settings, seed=0)
+    model, training = g.maps
+    assert np.array_equal(model[1], training[1]) and not np.array_equal(model[0], training[0])
+    s = draw(g, np.ones(200, dtype=np.int64))
+    assert len(np.unique(s[:, 2])) > 100  # not the 5 training values of gene 2
+
+
 def test_apply_maps_puts_each_label_on_its_own_table():
     levels = np.linspace(0, 1, 5)
     model = np.stack([np.tile(levels, (2, 1)), np.tile(levels, (2, 1))])

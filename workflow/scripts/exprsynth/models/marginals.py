@@ -24,6 +24,9 @@ from ..data.preprocess import fit_quantiles, from_normal, to_normal
 MAP_QUANTILES = 100
 # Samples per label drawn from the trained network to estimate its marginals.
 CALIBRATION_DRAWS = 2000
+# A label with fewer training samples keeps the network's values: each gene would have a
+# handful of values, and samples would be assembled from those of a few training rows.
+MIN_TRAINING_ROWS = 20
 
 
 def fit_maps(sample, x: np.ndarray, y: np.ndarray | None, n_labels: int, seed: int):
@@ -39,9 +42,9 @@ def fit_maps(sample, x: np.ndarray, y: np.ndarray | None, n_labels: int, seed: i
     for label in range(groups):
         labels = np.full(CALIBRATION_DRAWS, label) if n_labels else None
         model[label] = fit_quantiles(sample(CALIBRATION_DRAWS, labels, rng), MAP_QUANTILES)
-        # A label without training samples keeps the network's own values.
         rows = y == label
-        training[label] = fit_quantiles(x[rows], MAP_QUANTILES) if rows.any() else model[label]
+        enough = rows.sum() >= MIN_TRAINING_ROWS
+        training[label] = fit_quantiles(x[rows], MAP_QUANTILES) if enough else model[label]
     return model, training
 
 

@@ -301,8 +301,8 @@ def _pooled_lines(table: pd.DataFrame, pairs: pd.DataFrame) -> list[str]:
         lines += [
             "",
             "Every pair on the pooled AUROC (lower is better), paired by the detector's folds "
-            "(each holds the same real samples for every generator), p adjusted over these "
-            f"{len(pairs)} pairs (Benjamini-Hochberg):",
+            "(each holds the same real samples for every generator), p adjusted over the "
+            f"{len(pairs)} pair{'s' if len(pairs) != 1 else ''} (Benjamini-Hochberg):",
             "",
         ]
         for r in pairs.itertuples():

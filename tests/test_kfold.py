@@ -113,6 +113,8 @@ def test_each_fold_counts_as_its_held_out_share():
     assert common_multiple([sets], [10, 12, 9]) == 2  # K - 1
     assert common_multiple([sets, [s[:20] for s in sets]], [10, 12, 9]) == 1  # the smallest
     assert common_multiple([sets], [31, 12, 9]) == 0  # a set smaller than its fold
+    # A model with a set smaller than its fold is left out, not allowed to stop the others.
+    assert common_multiple([sets, [s[:5] for s in sets]], [10, 12, 9]) == 2
     test, knn = pooled_synthetic(sets, [10, 12, 9], 2, seed=0)
     assert np.bincount(test[:, 0].astype(int)).tolist() == [20, 24, 18]  # 2 x each fold
     assert np.bincount(knn[:, 0].astype(int)).tolist() == [10, 12, 9]

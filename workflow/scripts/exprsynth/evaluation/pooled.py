@@ -42,12 +42,19 @@ def fold_test(a: np.ndarray, b: np.ndarray | float) -> float:
     return resampled_t_test(a, b, 1 / (len(a) - 1))
 
 
+def fold_multiple(sets: list[np.ndarray], held_out: list[int]) -> int:
+    """How many times its held-out size every fold's synthetic set holds (0: one is smaller)."""
+    return min(len(s) // n for s, n in zip(sets, held_out))
+
+
 def common_multiple(sets: list[list[np.ndarray]], held_out: list[int]) -> int:
     """c: what every model's every fold's set allows, at most K - 1 (the per-fold test's ratio
     of synthetic samples, the training split's size, to held-out ones). One c for all models
     gives every model's test the same rows to tell apart and the same detector folds, so
-    that two models' folds hold the same real samples and pair."""
-    return min([len(held_out) - 1, *(len(s) // n for m in sets for s, n in zip(m, held_out))])
+    that two models' folds hold the same real samples and pair. A model with a set smaller
+    than its fold is left out (not computed), not allowed to stop the others."""
+    usable = [m for m in (fold_multiple(m, held_out) for m in sets) if m >= 1]
+    return min([len(held_out) - 1, *usable]) if usable else 0
 
 
 def pooled_synthetic(
@@ -99,7 +106,7 @@ def pooled_out_of_fold(
     a, b = real[half[: len(real) // 2]], real[half[len(real) // 2 :]]
     rows, folds = [_row("real", a, b, b, seed)], {}
     for model, sets in samples.items():
-        if c < 1:
+        if fold_multiple(sets, held_out) < 1:
             rows.append({"model": model, "n_real": len(real)})
             continue
         synth = pooled_synthetic(

@@ -294,15 +294,15 @@ def _pooled_lines(table: pd.DataFrame, pairs: pd.DataFrame) -> list[str]:
         lines.append(
             f"- **{display_name(model)}**: {r['c2st_gbt']:.3f} [{r['ci_low']:.3f}, "
             f"{r['ci_high']:.3f}] on {int(r['n_synthetic'])} synthetic samples, {told} real "
-            f"samples ({_p(r['p_vs_chance'])} against 0.5); k-NN precision "
+            f"samples (one-sided {_p(r['p_vs_chance'])} against 0.5); k-NN precision "
             f"{r['precision']:.2f}, recall {r['recall']:.2f}, coverage {r['coverage']:.2f}."
         )
     if len(pairs):
         lines += [
             "",
             "Every pair on the pooled AUROC (lower is better), paired by the detector's folds "
-            "(each holds the same real samples for every generator), p adjusted over these "
-            f"{len(pairs)} pairs (Benjamini-Hochberg):",
+            "(each holds the same real samples for every generator), p adjusted over the "
+            f"{len(pairs)} pair{'s' if len(pairs) != 1 else ''} (Benjamini-Hochberg):",
             "",
         ]
         for r in pairs.itertuples():
@@ -313,7 +313,7 @@ def _pooled_lines(table: pd.DataFrame, pairs: pd.DataFrame) -> list[str]:
             )
             lines.append(
                 f"- {display_name(r.model_a)} {r.auroc_a:.3f} vs {display_name(r.model_b)} "
-                f"{r.auroc_b:.3f}: {verdict} ({_p(r.p_adjusted)})."
+                f"{r.auroc_b:.3f}: {verdict} (adjusted {_p(r.p_adjusted)})."
             )
     return [*lines, ""]
 

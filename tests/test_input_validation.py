@@ -286,7 +286,8 @@ def test_negative_values_with_log1p(tmp_path, files):
     fails(
         tmp_path,
         f"{expr}: negative value -1.5 at sample 'S03', gene 'G6' (line 4, column 7); scaler.transform: "
-        "log1p needs values >= 0: set scaler.transform: none (the data look already log-scaled or centred)",
+        "log1p needs values >= 0: set scaler.transform: none or auto (the data look already log-scaled "
+        "or centred)",
         expr,
         metadata=meta,
     )
@@ -301,10 +302,30 @@ def test_already_log_scaled_values_with_log1p(tmp_path, files):
         tmp_path,
         f"{expr}: values look already log-transformed (maximum {logged.max():.3g} < 30 and non-integer, "
         "e.g. 2.5 at sample 'S01', gene 'G1' (line 2, column 2)); scaler.transform: log1p would log "
-        "them twice: set scaler.transform: none",
+        "them twice: set scaler.transform: none or auto",
         expr,
         metadata=meta,
     )
+
+
+@pytest.mark.parametrize("logged, chosen", [(True, "none"), (False, "log1p")])
+def test_auto_takes_the_transform_the_values_look_like(tmp_path, files, logged, chosen):
+    """scaler.transform auto (the default) refuses neither; the data step notes its choice and
+    the scaler of every replicate is decided on all the data."""
+    from exprsynth.data.preprocess import fit_scaler
+
+    expr, meta = files
+    values = counts().to_numpy(float)
+    if logged:
+        values = np.log2(values + 1)
+        values[0, 0] = 2.5
+    pd.DataFrame(values, index=counts().index, columns=counts().columns).to_csv(expr)
+    out = prepare(tmp_path, expr, metadata=meta, transform="auto")
+    assert f"scaler.transform auto: {chosen}" in (out / "notes.txt").read_text()
+    written = pd.read_csv(out / OUTPUTS[0], index_col=0).to_numpy()
+    # A training split of whole numbers alone still gets the choice made on all the data.
+    whole = written[1:] if logged else written
+    assert fit_scaler(np.round(whole), "auto", decide_on=written).log1p is (chosen == "log1p")
 
 
 def test_duplicate_sample_ids(tmp_path, files):
@@ -853,7 +874,10 @@ def test_h5ad_in_the_pre_0_7_layout_with_raw(tmp_path):
         f["var"] = np.array([(g.encode(),) for g in df.columns], dtype=[("index", "S10")])
         f["raw.X"] = np.log1p(df.to_numpy()).astype(np.float32)
         f["raw.var"] = np.array([(g.encode(),) for g in df.columns], dtype=[("index", "S10")])
-    out = prepare(tmp_path, source, layer="raw", transform="none")
+    # Only data.source, data.layer and label_column set: scaler.transform auto sees the
+    # log-normalised values and takes none.
+    out = prepare(tmp_path, source, layer="raw", transform="auto")
+    assert "scaler.transform auto: none" in (out / "notes.txt").read_text()
     written = pd.read_csv(out / OUTPUTS[0], index_col=0)
     np.testing.assert_allclose(written.to_numpy(), np.log1p(df.to_numpy()), rtol=1e-5)
     assert list(pd.read_csv(out / OUTPUTS[1])["label"]) == kinds

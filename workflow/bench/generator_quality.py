@@ -29,7 +29,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "workflow" / "scripts"))
 from exprsynth.config import merged, validate_config  # noqa: E402
-from exprsynth.data.preprocess import Scaler, split_data, split_samples  # noqa: E402
+from exprsynth.data.preprocess import fit_scaler, split_data, split_samples  # noqa: E402
 from exprsynth.data.simulate import simulate_cohort  # noqa: E402
 from exprsynth.evaluation import metrics as M  # noqa: E402
 from exprsynth.evaluation.evaluate import copy_threshold  # noqa: E402
@@ -81,8 +81,10 @@ def main(argv=None) -> None:
         cohort.expression.index, labels, test_fraction=config["split"]["test_fraction"], seed=seed
     )
     train_ids = split.loc[split.split == "train", "sample_id"]
-    scaler = Scaler.fit(
-        cohort.expression.loc[train_ids].to_numpy(), log1p=config["scaler"]["transform"] == "log1p"
+    scaler = fit_scaler(
+        cohort.expression.loc[train_ids].to_numpy(),
+        config["scaler"]["transform"],
+        decide_on=cohort.expression.to_numpy(),
     )
     data = split_data(cohort.expression, cohort.metadata, split, scaler, label)
     tr, te = data.x_train, data.x_test

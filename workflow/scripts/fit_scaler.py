@@ -1,9 +1,9 @@
-"""Rule fit_scaler: the transform (log1p, quantile or none) and standardisation, fitted on the
-training split only."""
+"""Rule fit_scaler: the transform (log1p, quantile or none; auto decided on all the data) and
+standardisation, fitted on the training split only."""
 
 import sys
 
-from exprsynth.data.preprocess import Scaler
+from exprsynth.data.preprocess import fit_scaler, resolved_transform
 from exprsynth.io.files import read_expression, read_table, write_scaler
 
 
@@ -11,12 +11,13 @@ def main(*, expression: str, split: str, scaler: str, transform: str) -> None:
     expr = read_expression(expression)
     table = read_table(split, sep="\t")
     train = expr.loc[table.loc[table["split"] == "train", "sample_id"]]
-    fitted = Scaler.fit(
-        train.to_numpy(), log1p=transform == "log1p", quantile=transform == "quantile"
-    )
-    write_scaler(fitted, scaler)
+    values = expr.to_numpy()
+    write_scaler(fit_scaler(train.to_numpy(), transform, decide_on=values), scaler)
+    chosen = resolved_transform(transform, values)
     print(
-        f"scaler fitted on {len(train)} training samples (transform: {transform})", file=sys.stderr
+        f"scaler fitted on {len(train)} training samples (transform: {chosen}"
+        f"{' by auto' if transform == 'auto' else ''})",
+        file=sys.stderr,
     )
 
 

@@ -56,10 +56,11 @@ def main(argv: list[str] | None = None) -> int:
     evaluate.add_argument("--sample-id-column", default="sample_id", help="id column of --metadata")
     evaluate.add_argument(
         "--transform",
-        choices=["log1p", "quantile", "none"],
-        default="log1p",
-        help="before per-gene standardisation: log1p for counts (default), none for log-scale "
-        "data, quantile: each gene through its training distribution to a normal",
+        choices=["auto", "log1p", "quantile", "none"],
+        default="auto",
+        help="before per-gene standardisation: log1p for counts, none for log-scale data, "
+        "auto (default) the one of the two the values look like, quantile: each gene through "
+        "its training distribution to a normal",
     )
     evaluate.add_argument(
         "--max-genes", type=int, default=2000, help="genes of the pair metrics (default 2000)"
@@ -131,13 +132,11 @@ def _evaluate(args) -> int:
 
 def score_external(sets, *, transform: str, max_genes: int, seed: int):
     """The metric table of a synthetic set (value beside floor), as the workflow scores it."""
-    from .data.preprocess import Scaler, encode_labels, label_levels
+    from .data.preprocess import encode_labels, fit_scaler, label_levels
     from .evaluation.evaluate import evaluate_scaled
     from .evaluation.metrics import METRIC_BY_NAME
 
-    scaler = Scaler.fit(
-        sets.train.to_numpy(), log1p=transform == "log1p", quantile=transform == "quantile"
-    )
+    scaler = fit_scaler(sets.train.to_numpy(), transform)
     train, test, synth = (
         scaler.transform(s.to_numpy()) for s in (sets.train, sets.test, sets.synthetic)
     )

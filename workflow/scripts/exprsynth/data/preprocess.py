@@ -123,6 +123,41 @@ N_QUANTILES = 1000
 QUANTILE_BOUND = 5.2
 
 
+# Non-integer data whose largest value is below this look log-transformed: log2(x + 1) of
+# even 10^9 counts stays below 30, while linear values of a cohort and raw counts go higher.
+LOG_SCALE_MAX = 30.0
+
+
+def log_scale_evidence(values: np.ndarray) -> tuple[str, tuple[int, int]] | None:
+    """Why values look log-scaled (or centred) already, and where: ("negative", (i, j)) for
+    a negative value, ("fractional", (i, j)) for a non-integer value when the largest is
+    below LOG_SCALE_MAX; None when they look linear (counts, TPM, intensities)."""
+    if values.size == 0:
+        return None
+    negative = values < 0
+    if negative.any():
+        return "negative", np.unravel_index(np.argmax(negative), negative.shape)
+    fractional = values != np.round(values)
+    if float(values.max()) < LOG_SCALE_MAX and fractional.any():
+        return "fractional", np.unravel_index(np.argmax(fractional), fractional.shape)
+    return None
+
+
+def resolved_transform(transform: str, values: np.ndarray) -> str:
+    """scaler.transform auto: none for values that look log-scaled already, log1p for
+    linear ones; any other setting as it is."""
+    if transform != "auto":
+        return transform
+    return "none" if log_scale_evidence(values) else "log1p"
+
+
+def fit_scaler(train: np.ndarray, transform: str, decide_on: np.ndarray | None = None) -> Scaler:
+    """The Scaler of config scaler.transform fitted on train; auto is decided on
+    `decide_on` (all the data: every replicate then gets the same transform), else train."""
+    transform = resolved_transform(transform, train if decide_on is None else decide_on)
+    return Scaler.fit(train, log1p=transform == "log1p", quantile=transform == "quantile")
+
+
 def zero_values(scaler: Scaler, n_genes: int) -> np.ndarray:
     """Each gene's zero in the scaled space: where an expression value of 0 lands."""
     z = scaler.transform(np.zeros((1, n_genes)))[0]

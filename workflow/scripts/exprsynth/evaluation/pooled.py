@@ -13,7 +13,7 @@ import pandas as pd
 
 from . import metrics as M
 from .compare import ALPHA, adjust_p_values, confidence_interval, resampled_t_test
-from ..data.preprocess import Scaler, most_variable_genes
+from ..data.preprocess import fit_scaler, most_variable_genes
 
 POOLED_METRICS = ("c2st_gbt", "precision", "recall", "coverage")
 
@@ -96,7 +96,7 @@ def pooled_out_of_fold(
     when a fold's synthetic set is smaller than the fold.
     """
     real_raw = np.vstack([expression.loc[ids].to_numpy() for ids in held_out_ids])
-    scaler = Scaler.fit(real_raw, log1p=transform == "log1p", quantile=transform == "quantile")
+    scaler = fit_scaler(real_raw, transform)
     real_z = scaler.transform(real_raw)
     genes = most_variable_genes(scaler.spread(real_z), max_genes)
     real = real_z[:, genes]

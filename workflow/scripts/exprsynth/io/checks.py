@@ -8,7 +8,7 @@ from contextlib import contextmanager
 import numpy as np
 import pandas as pd
 
-LOG_SCALE_MAX = 30.0  # non-integer data whose maximum is below this look log-transformed
+from ..data.preprocess import LOG_SCALE_MAX, log_scale_evidence
 
 
 class InputError(ValueError):
@@ -39,25 +39,23 @@ def check_values(values: np.ndarray, path, where, transform: str) -> None:
         if bad.any():
             i, j = np.unravel_index(np.argmax(bad), bad.shape)
             raise InputError(f"{path}: {what} at {where(i, j)}; {fix}")
-    if transform != "log1p" or values.size == 0:
+    if transform != "log1p":  # auto takes none for log-scaled values (resolved_transform)
         return
-    negative = values < 0
-    if negative.any():
-        i, j = np.unravel_index(np.argmax(negative), negative.shape)
+    evidence = log_scale_evidence(values)
+    if evidence is None:
+        return
+    kind, (i, j) = evidence
+    if kind == "negative":
         raise InputError(
             f"{path}: negative value {values[i, j]:g} at {where(i, j)}; scaler.transform: log1p "
-            f"needs values >= 0: set scaler.transform: none (the data look already log-scaled "
-            f"or centred)"
+            f"needs values >= 0: set scaler.transform: none or auto (the data look already "
+            f"log-scaled or centred)"
         )
-    top = float(values.max())
-    fractional = values != np.round(values)
-    if top < LOG_SCALE_MAX and fractional.any():
-        i, j = np.unravel_index(np.argmax(fractional), fractional.shape)
-        raise InputError(
-            f"{path}: values look already log-transformed (maximum {top:.3g} < {LOG_SCALE_MAX:g} "
-            f"and non-integer, e.g. {values[i, j]:.4g} at {where(i, j)}); scaler.transform: log1p "
-            f"would log them twice: set scaler.transform: none"
-        )
+    raise InputError(
+        f"{path}: values look already log-transformed (maximum {values.max():.3g} < "
+        f"{LOG_SCALE_MAX:g} and non-integer, e.g. {values[i, j]:.4g} at {where(i, j)}); "
+        f"scaler.transform: log1p would log them twice: set scaler.transform: none or auto"
+    )
 
 
 @contextmanager

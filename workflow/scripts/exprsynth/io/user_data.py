@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from ..data.preprocess import n_test_samples
+from ..data.preprocess import resolved_transform
 from .checks import InputError, check_unique, check_values, one_line
 from .h5ad import read_h5ad
 
@@ -115,6 +116,10 @@ def load_user_data(
             label_column=label_column,
         )
     notes: list[str] = []
+    if transform == "auto":
+        chosen = resolved_transform(transform, expression.to_numpy())
+        why = "they look log-scaled already" if chosen == "none" else "they look linear"
+        notes.append(f"note: {source}: scaler.transform auto: {chosen} ({why})")
     expression = _drop_constant_genes(expression, source, notes)
 
     labels, label_source = None, None

@@ -95,9 +95,14 @@ def test_a_workflow_with_private_variants_reports_epsilon(tmp_path):
         "replicates": [0],
         "models": ["gaussian", "independent"],
         "variants": {
-            "vae-eps4": {"latent_sampling": "prior", "privacy": {"epsilon": 4}},
-            "vae-inf": {"latent_sampling": "prior"},
+            "vae-eps4": {
+                "latent_sampling": "prior",
+                "marginals": "model",
+                "privacy": {"epsilon": 4},
+            },
+            "vae-inf": {"latent_sampling": "prior", "marginals": "model"},
             "gan-eps4": {
+                "marginals": "model",
                 "minibatch_std": False,
                 "fit_output_noise": False,
                 "privacy": {"epsilon": 4},

@@ -105,7 +105,11 @@ def test_the_search_is_deterministic_and_resumes_as_if_never_stopped(tmp_path):
 
 def test_a_network_search_prunes_and_keeps_its_budget(tmp_path):
     x, y = clusters()
-    found = run_search("vae", tmp_path / "v.log", x, y, trials=6, overrides={"epochs": 10})
+    # A budget no machine reaches: here the six trials must all run (on a loaded CI machine
+    # 60 CPU-seconds ended the search after four).
+    found = run_search(
+        "vae", tmp_path / "v.log", x, y, trials=6, cpu_seconds=600.0, overrides={"epochs": 10}
+    )
     assert len(found.trials) == 6 and not found.exhausted
     assert found.trials.half_trained_auroc.notna().all()  # every trial looked at halfway
     assert set(found.chosen) == set(search.search_space("vae"))

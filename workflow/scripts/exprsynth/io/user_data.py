@@ -14,8 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..data.preprocess import n_test_samples
-from ..data.preprocess import resolved_transform
+from ..data.preprocess import n_test_samples, resolved_transform
 from .checks import InputError, check_unique, check_values, one_line
 from .h5ad import read_h5ad
 
@@ -116,10 +115,6 @@ def load_user_data(
             label_column=label_column,
         )
     notes: list[str] = []
-    if transform == "auto":
-        chosen = resolved_transform(transform, expression.to_numpy())
-        why = "they look log-scaled already" if chosen == "none" else "they look linear"
-        notes.append(f"note: {source}: scaler.transform auto: {chosen} ({why})")
     expression = _drop_constant_genes(expression, source, notes)
 
     labels, label_source = None, None
@@ -151,6 +146,11 @@ def load_user_data(
         _check_classes(labels, f"{label_source}, after data.rare_classes: {rare_classes}")
         expression = expression.loc[labels.index]
     _check_sample_counts(expression, source, labels, label_source, test_fraction, n_folds)
+
+    if transform == "auto":  # on the matrix fit_scaler will decide on: the same choice
+        chosen = resolved_transform(transform, expression.to_numpy())
+        why = "they look log-scaled already" if chosen == "none" else "they look linear"
+        notes.insert(0, f"note: {source}: scaler.transform auto: {chosen} ({why})")
 
     meta = pd.DataFrame({"sample_id": expression.index})
     if labels is not None:

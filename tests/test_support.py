@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from conftest import fit_generator
-from exprsynth.data.preprocess import Scaler, is_zero, zero_values
+from exprsynth.data.preprocess import fit_scaler, is_zero, zero_values
 from exprsynth.evaluation.metrics import zero_mask
 from exprsynth.io.files import round_significant, write_expression
 from exprsynth.models import GENERATORS
@@ -51,10 +51,6 @@ DATA = {
     "log2 bulk": (log2_bulk, "none"),
 }
 TRANSFORMS = ["log1p", "none", "quantile"]
-
-
-def fit_scaler(x, transform):
-    return Scaler.fit(x, log1p=transform == "log1p", quantile=transform == "quantile")
 
 
 def written(kind, data, tmp_path, transform=None):

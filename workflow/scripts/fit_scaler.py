@@ -3,7 +3,7 @@ standardisation, fitted on the training split only."""
 
 import sys
 
-from exprsynth.data.preprocess import fit_scaler, resolved_transform
+from exprsynth.data.preprocess import fit_scaler
 from exprsynth.io.files import read_expression, read_table, write_scaler
 
 
@@ -11,11 +11,10 @@ def main(*, expression: str, split: str, scaler: str, transform: str) -> None:
     expr = read_expression(expression)
     table = read_table(split, sep="\t")
     train = expr.loc[table.loc[table["split"] == "train", "sample_id"]]
-    values = expr.to_numpy()
-    write_scaler(fit_scaler(train.to_numpy(), transform, decide_on=values), scaler)
-    chosen = resolved_transform(transform, values)
+    fitted = fit_scaler(train.to_numpy(), transform, decide_on=expr.to_numpy())
+    write_scaler(fitted, scaler)
     print(
-        f"scaler fitted on {len(train)} training samples (transform: {chosen}"
+        f"scaler fitted on {len(train)} training samples (transform: {fitted.transform_name}"
         f"{' by auto' if transform == 'auto' else ''})",
         file=sys.stderr,
     )

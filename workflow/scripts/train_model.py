@@ -82,6 +82,7 @@ def main(
         f"{model}: trained in {seconds:.1f} s on {len(data.x_train)} samples ({device})",
         file=sys.stderr,
     )
+    # vae's COUNT_LIKELIHOODS, not imported: every training job would then depend on vae.py.
     if hparams.get("likelihood") in ("nb", "zinb"):
         print(
             f"{model}: likelihood {hparams['likelihood']} on the counts ({zeros:.1%} of "

@@ -260,6 +260,11 @@ class Scaler:
         integer = bool(np.all(x == np.round(x)))
         return cls(log1p, mean, scale, x.min(axis=0), x.max(axis=0), integer, quantiles)
 
+    @property
+    def transform_name(self) -> str:
+        """Its scaler.transform: log1p, quantile or none (auto is resolved before fitting)."""
+        return "quantile" if self.quantiles is not None else "log1p" if self.log1p else "none"
+
     def transform(self, x: np.ndarray) -> np.ndarray:
         # One new array, updated in place: at cohort scale each temporary is gigabytes.
         if self.quantiles is not None:

@@ -346,13 +346,18 @@ def zero_fraction_sample_ks(real, synth, zero_value, *, clipped: bool = True) ->
     """KS statistic between the per-sample zero fractions of real and synthetic samples."""
     a = zero_mask(real, zero_value, clipped=clipped).mean(axis=1)
     b = zero_mask(synth, zero_value, clipped=clipped).mean(axis=1)
-    return float(ks_statistic(a[:, None], b[:, None])[0])
+    return _ks_of_values(a, b)
 
 
 def library_size_ks(real_totals: np.ndarray, synth_totals: np.ndarray) -> float:
     """KS statistic between the per-sample totals (library sizes) of real and synthetic
     samples, both in expression units."""
-    a, b = np.asarray(real_totals, dtype=float), np.asarray(synth_totals, dtype=float)
+    return _ks_of_values(real_totals, synth_totals)
+
+
+def _ks_of_values(a, b) -> float:
+    """KS statistic of two sets of numbers (one value per sample)."""
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
     return float(ks_statistic(a[:, None], b[:, None])[0])
 
 

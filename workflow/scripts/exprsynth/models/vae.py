@@ -15,13 +15,13 @@ from torch.nn import functional as F
 from ..data.preprocess import ZERO_TOLERANCE
 from .layers import mlp, register_zero_value, init_zero_logit, with_labels
 from .base import TrainingError, bic_gaussian_mixture
+from .network import NetworkGenerator
+from .private import train_vae_private
+from .training import train_vae
 
 # Likelihoods of the counts themselves (scVI, Lopez et al. 2018): the decoder gives each
 # gene's share of the cell's library, the counts are negative binomial around it.
 COUNT_LIKELIHOODS = ("nb", "zinb")
-from .network import NetworkGenerator
-from .private import train_vae_private
-from .training import train_vae
 
 
 @dataclass
@@ -35,9 +35,10 @@ class VAE(nn.Module):
     """Encoder n_genes -> hidden -> (mu, logvar) of the latent; decoder latent -> hidden -> genes.
 
     likelihood: "gaussian" (unit variance) or "gaussian_learned_var" (one learned variance
-    per gene, used again when sampling, its sd times noise_scale). reconstruction: "elbo" sums the log-likelihood
-    over genes (the proper ELBO); "mse_mean" averages squared error over genes, the reading
-    that lets the KL term win and collapses the model to the mean (kept to reproduce it).
+    per gene, used again when sampling, its sd times noise_scale). reconstruction: "elbo"
+    sums the log-likelihood over genes (the proper ELBO); "mse_mean" averages squared error
+    over genes, the reading that lets the KL term win and collapses the model to the mean
+    (kept to reproduce it).
 
     latent_sampling: "prior" draws z ~ N(0, I) when sampling, as described.
     "aggregate_posterior" draws z from a Gaussian fitted after training, per label, to the
@@ -462,7 +463,7 @@ def check_count_settings(settings: dict, scaler) -> None:
     likelihood = settings["likelihood"]
     if scaler is None:
         raise TrainingError(f"vae.likelihood: {likelihood} needs the data's scaler (fit(scaler=))")
-    transform = "quantile" if scaler.quantiles is not None else "log1p" if scaler.log1p else "none"
+    transform = scaler.transform_name
     if transform != "log1p":
         raise TrainingError(
             f"vae.likelihood: {likelihood} needs scaler.transform: log1p, not {transform}; "
